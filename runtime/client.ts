@@ -1,0 +1,143 @@
+/**
+ * The client's opening handshake over http/https (the one client file that imports them): builds
+ * the upgrade request (RFC 6455 section 4.1), follows redirects when asked, verifies the server's
+ * response, and hands the socket to the WebSocket — whose machine decides what each outcome means.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import { isIP } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { buildClientRequestHeaders, generateKey, parseWebSocketUrl, validateProtocols, verifyServerResponse } from './handshake/client.js';
+import { protocolError } from './errors.js';
+import type { ClientOptionsInput, WebSocket } from './websocket.js';
+
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+
+export function startClient(ws: WebSocket, address: string | URL, protocols: string | string[], options: ClientOptionsInput): void {
+  const settings = ws._settings as Record<string, unknown>;
+  const fromOption = settings.subprotocols as string[] | undefined;
+  const requested = validateProtocols(protocols && (typeof protocols === 'string' ? protocols.length > 0 : protocols.length > 0) ? protocols : fromOption);
+  // Throws SyntaxError for a bad URL, synchronously, as ws does in its constructor.
+  const target = parseWebSocketUrl(address);
+  let redirects = 0;
+  let settled = false;
+  let currentRequest: http.ClientRequest | null = null;
+
+  ws._abortHandshakeRequest = () => {
+    settled = true;
+    currentRequest?.destroy();
+  };
+
+  const fail = (error: Error, errorId: Parameters<typeof protocolError>[0] | null) => {
+    if (settled) return;
+    settled = true;
+    ws._emitError(error);
+    if (errorId) ws._dispatch({ type: 'HANDSHAKE_FAILED', errorId });
+    else ws._dispatch({ type: 'SOCKET_CLOSED' });
+  };
+
+  const request = (url: ReturnType<typeof parseWebSocketUrl>) => {
+    const key = generateKey();
+    const headers = buildClientRequestHeaders({
+      key,
+      protocols: requested,
+      origin: settings.origin as string | undefined,
+      headers: settings.headers as Record<string, string> | undefined,
+      protocolVersion: settings.protocolVersion as number | undefined,
+    });
+    if (settings.hostHeader) headers['Host'] = String(settings.hostHeader);
+    const hostname = url.host.startsWith('[') ? url.host.slice(1, -1) : url.host;
+    const requestOptions: https.RequestOptions = {
+      ...pickRequestOptions(options),
+      method: 'GET',
+      host: hostname,
+      port: url.port,
+      path: url.path,
+      headers,
+      agent: settings.agent as http.Agent | undefined,
+      localAddress: settings.localAddress as string | undefined,
+    };
+    if (url.secure) {
+      Object.assign(requestOptions, {
+        ca: settings.tlsCa,
+        cert: settings.tlsCert,
+        key: settings.tlsKey,
+        pfx: settings.tlsPfx,
+        passphrase: settings.tlsPassphrase,
+        ciphers: settings.tlsCipherList,
+        rejectUnauthorized: settings.tlsRejectUnauthorized !== false,
+        checkServerIdentity: settings.checkServerIdentity,
+        servername: (options.servername as string | undefined) ?? (isIP(hostname) ? '' : hostname),
+      });
+    }
+    const req = (url.secure ? https : http).request(requestOptions);
+    currentRequest = req;
+
+    req.on('error', (error) => {
+      if (req !== currentRequest) return;
+      fail(error, null);
+    });
+
+    req.on('response', (res) => {
+      if (req !== currentRequest || settled) return;
+      const location = res.headers.location;
+      if (settings.followRedirects === true && location && REDIRECT_STATUSES.has(res.statusCode ?? 0)) {
+        res.resume();
+        req.destroy();
+        if (++redirects > Number(settings.maxRedirects ?? 10)) {
+          fail(protocolError('tooManyRedirects'), 'tooManyRedirects');
+          return;
+        }
+        let next: ReturnType<typeof parseWebSocketUrl>;
+        try {
+          next = parseWebSocketUrl(new URL(location, url.url));
+        } catch (error) {
+          fail(error as Error, 'unexpectedResponse');
+          return;
+        }
+        ws.emit('redirect', next.url.href, req);
+        request(next);
+        return;
+      }
+      if (ws.listenerCount('unexpected-response') > 0) {
+        settled = true;
+        ws.emit('unexpected-response', req, res);
+        ws._dispatch({ type: 'HANDSHAKE_FAILED', errorId: 'unexpectedResponse' });
+      } else {
+        res.resume();
+        req.destroy();
+        fail(protocolError('unexpectedResponse', String(res.statusCode)), 'unexpectedResponse');
+      }
+    });
+
+    req.on('upgrade', (res: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (req !== currentRequest || settled) {
+        socket.destroy();
+        return;
+      }
+      ws.emit('upgrade', res);
+      const verdict = verifyServerResponse(res, { key, protocols: requested, extensionsOffered: [] });
+      if (!verdict.ok) {
+        socket.destroy();
+        fail(verdict.error, verdict.error.id);
+        return;
+      }
+      settled = true;
+      ws._setSocket(socket);
+      ws._open(verdict.protocol, Object.fromEntries(verdict.extensions.map((e) => [e.name, e.params])), head);
+    });
+
+    req.end();
+  };
+
+  request(target);
+}
+
+/** Options of http.request that ws passes through to the request as they are. */
+function pickRequestOptions(options: ClientOptionsInput): Partial<https.RequestOptions> {
+  const out: Record<string, unknown> = {};
+  for (const key of ['timeout', 'lookup', 'family', 'signal', 'socketPath', 'auth', 'createConnection', 'setHost']) {
+    if (options[key] !== undefined) out[key] = options[key];
+  }
+  return out;
+}

@@ -1,0 +1,320 @@
+/**
+ * WebSocketServer, as ws names it: binds a port (or attaches to existing http/https servers, or
+ * runs with noServer and handleUpgrade), validates upgrade requests (runtime/handshake), runs the
+ * application's verifyClient / handleProtocols, and completes the opening handshake of each
+ * connection. Its own lifecycle (idle → listening → shuttingDown → stopped) is the generated
+ * server machine; each connection's is the connection machine.
+ */
+import { EventEmitter } from 'node:events';
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import { createActor, type Actor } from 'xstate';
+import { serverMachine } from '../generated/server.machine.generated.js';
+import { protocolError, type WebSocketProtocolError } from './errors.js';
+import { buildAcceptHeaders, buildRejectResponse, selectSubprotocol, serializeResponseHead, validateUpgradeRequest } from './handshake/server.js';
+import { normalizeOptions, type ServerOptions } from './options.js';
+import { WebSocket, type LifecycleObserver } from './websocket.js';
+
+export interface VerifyClientInfo {
+  origin: string | undefined;
+  req: http.IncomingMessage;
+  secure: boolean;
+  /** Set this to attach data to the connection: it becomes `ws.data` (a wirestate extension). */
+  data?: unknown;
+}
+
+type VerifyClientCallback = (result: boolean, code?: number, message?: string, headers?: Record<string, string>) => void;
+type ServerHostAction = 'bindListener' | 'emitListening' | 'emitServerError' | 'stopAccepting' | 'closeAllConnections' | 'emitClose';
+
+const drivenServerMachine = serverMachine.provide({
+  actions: Object.fromEntries(
+    (['bindListener', 'emitListening', 'emitServerError', 'stopAccepting', 'closeAllConnections', 'emitClose'] as ServerHostAction[]).map((name) => [
+      name,
+      ({ context }: { context: { host: unknown } }) => (context.host as WebSocketServer)[`_${name}`](),
+    ]),
+  ) as never,
+  guards: {
+    noConnectionsLeft: ({ context }) => (context.host as WebSocketServer)._connections.size === 0,
+  },
+});
+
+export class WebSocketServer extends EventEmitter {
+  /** The canonical options this server runs with (after normalization of the ws-style input). */
+  readonly options: Required<ServerOptions>;
+  /** The connected clients, when clientTracking is on (ws: undefined otherwise). */
+  readonly clients: Set<WebSocket>;
+  /** Every connection still open or closing: what a graceful shutdown waits for. */
+  readonly _connections = new Set<WebSocket>();
+  private readonly _actor: Actor<typeof drivenServerMachine>;
+  private readonly _servers: (http.Server | https.Server)[] = [];
+  private readonly _ownsServer: boolean;
+  private readonly _upgradeListeners = new Map<http.Server | https.Server, (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void>();
+  private _accepting = true;
+  private _bindError: Error | null = null;
+  private _closeCallbacks: ((error?: Error) => void)[] = [];
+  _lifecycleObserver: LifecycleObserver | null = null;
+
+  constructor(options: Record<string, unknown>, callback?: () => void) {
+    super();
+    this.options = normalizeOptions('ws', 'server', options);
+    const o = this.options;
+    const modes = [o.port !== undefined && o.port !== null, o.server !== undefined && o.server !== null, o.noServer === true].filter(Boolean).length;
+    if (modes !== 1) throw new TypeError('One and only one of the "port", "server", or "noServer" options must be specified');
+    this.clients = new Set();
+    if (o.clientTracking === false) (this as { clients: Set<WebSocket> | undefined }).clients = undefined;
+    this._actor = createActor(drivenServerMachine, { input: { role: 'server', host: this } }) as Actor<typeof drivenServerMachine>;
+    this._actor.start();
+
+    if (o.port !== undefined && o.port !== null) {
+      const server = this._createServer();
+      this._servers.push(server);
+      this._ownsServer = true;
+      if (callback) this.once('listening', callback);
+      this._attach(server);
+      this._actor.send({ type: 'LISTEN_REQUESTED' });
+    } else {
+      this._ownsServer = false;
+      if (o.server) {
+        const servers = Array.isArray(o.server) ? o.server : [o.server];
+        for (const server of servers as (http.Server | https.Server)[]) {
+          this._servers.push(server);
+          this._attach(server);
+          server.on('listening', () => this.emit('listening'));
+          server.on('error', (error) => this.emit('error', error));
+        }
+      }
+      this._actor.send({ type: 'ATTACHED' });
+    }
+  }
+
+  /** The server machine's state: `idle`, `binding`, `listening`, `shuttingDown`, `stopped`. */
+  get lifecycle(): string {
+    return String(this._actor.getSnapshot().value);
+  }
+
+  address(): AddressInfo | string | null {
+    if (this.options.noServer) throw new Error('The server is operating in "noServer" mode');
+    return this._servers[0]?.address() ?? null;
+  }
+
+  private _createServer(): http.Server | https.Server {
+    const o = this.options;
+    const tls = o.useTls === true || ((o.tlsKey && o.tlsCert) || o.tlsPfx) ? true : false;
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
+      // A plain HTTP request to a WebSocket-only server (RFC 6455 section 4.2.2: 426 names the upgrade).
+      const body = http.STATUS_CODES[426]!;
+      res.writeHead(426, { 'Content-Length': Buffer.byteLength(body), 'Content-Type': 'text/plain', Upgrade: 'websocket' });
+      res.end(body);
+    };
+    const server = tls
+      ? https.createServer(
+          {
+            key: o.tlsKey as string | Buffer | undefined,
+            cert: o.tlsCert as string | Buffer | undefined,
+            pfx: o.tlsPfx as string | Buffer | undefined,
+            ca: o.tlsCa as string | Buffer | undefined,
+            passphrase: o.tlsPassphrase,
+            ciphers: o.tlsCipherList,
+            requestCert: o.tlsRequestClientCert === true,
+            rejectUnauthorized: o.tlsRequestClientCert === true,
+          },
+          handler,
+        )
+      : http.createServer(handler);
+    // The opening handshake's request must arrive within handshakeTimeout (slowloris), RFC 6455 section 4.1.
+    if (o.handshakeTimeout > 0) {
+      server.headersTimeout = o.handshakeTimeout;
+      server.requestTimeout = o.handshakeTimeout;
+    }
+    return server;
+  }
+
+  private _attach(server: http.Server | https.Server): void {
+    const listener = (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+      this.handleUpgrade(req, socket, head, (ws) => this.emit('connection', ws, req));
+    };
+    this._upgradeListeners.set(server, listener);
+    server.on('upgrade', listener);
+  }
+
+  /** ws: does this server handle the request's path? Override for custom routing. */
+  shouldHandle(req: http.IncomingMessage): boolean {
+    const path = this.options.path;
+    if (!path) return true;
+    const index = req.url?.indexOf('?') ?? -1;
+    const pathname = index !== -1 ? req.url!.slice(0, index) : req.url;
+    return pathname === path;
+  }
+
+  /** Completes (or rejects) the opening handshake of an upgrade request; `callback(ws, req)` on success. */
+  handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, callback: (ws: WebSocket, req: http.IncomingMessage) => void): void {
+    socket.on('error', swallowSocketError);
+    if (!this._accepting) return this._refuse(socket, req, protocolError('tooManyConnections', 'the server is shutting down'));
+    const validated = validateUpgradeRequest(req);
+    if (!validated.ok) return this._refuse(socket, req, validated.error);
+    if (!this.shouldHandle(req)) return this._refuse(socket, req, protocolError('pathNotHandled', req.url));
+    const remote = req.socket.remoteAddress ?? '';
+    if (!isAllowed(remote, this.options.allowedClients)) return this._refuse(socket, req, protocolError('clientNotAllowed', remote));
+    if (this.options.maxConnections > 0 && this._connections.size >= this.options.maxConnections) return this._refuse(socket, req, protocolError('tooManyConnections'));
+
+    const ws = WebSocket._serverSide(this.options, socket, req);
+    ws._lifecycleObserver = this._lifecycleObserver;
+    this._connections.add(ws);
+    ws._onFinal = () => {
+      this._connections.delete(ws);
+      this.clients?.delete(ws);
+      this._actor.send({ type: 'CONNECTION_CLOSED' });
+    };
+    const { key, protocols, origin } = validated.upgrade;
+
+    const complete = (data: unknown) => {
+      if (ws.readyState !== WebSocket.CONNECTING) return; // timed out or closed meanwhile
+      if (!socket.readable || !socket.writable) {
+        socket.destroy();
+        return;
+      }
+      let protocol: string | undefined;
+      if (protocols.length > 0) {
+        const handleProtocols = this.options.handleProtocols as ((set: Set<string>, req: http.IncomingMessage) => string | false) | undefined;
+        const chosen = selectSubprotocol(protocols, handleProtocols as never, req);
+        protocol = chosen === false ? undefined : chosen;
+      }
+      const headers = buildAcceptHeaders(key, protocol, undefined);
+      this.emit('headers', headers, req);
+      socket.write(serializeResponseHead(headers));
+      ws.data = data;
+      ws._onServerOpen = (opened) => {
+        this.clients?.add(opened);
+        callback(opened, req);
+      };
+      ws._open(protocol ?? '', {}, head);
+    };
+    const reject = (code: number, message: string | undefined, headers: Record<string, string> | undefined) => {
+      if (ws.readyState !== WebSocket.CONNECTING) return;
+      const error = protocolError('clientRejected', message);
+      socket.end(buildRejectResponse(code, message, headers));
+      socket.once('finish', () => ws._dispatch({ type: 'HANDSHAKE_FAILED', errorId: error.id }));
+      this._emitClientError(error, socket, req);
+    };
+
+    const verifyClient = this.options.verifyClient as ((info: VerifyClientInfo, cb?: VerifyClientCallback) => boolean | void) | undefined;
+    if (!verifyClient) return complete(undefined);
+    const info: VerifyClientInfo = {
+      origin,
+      req,
+      secure: Boolean((req.socket as TLSSocket).authorized || (req.socket as TLSSocket).encrypted),
+    };
+    try {
+      if (verifyClient.length >= 2) {
+        verifyClient(info, (result, code = 401, message, headers) => (result ? complete(info.data) : reject(code, message, headers)));
+      } else if (verifyClient(info)) complete(info.data);
+      else reject(401, undefined, undefined);
+    } catch (error) {
+      reject(500, undefined, undefined);
+      this.emit('error', error);
+    }
+  }
+
+  private _emitClientError(error: WebSocketProtocolError, socket: Duplex, req: http.IncomingMessage): void {
+    if (this.listenerCount('wsClientError') > 0) this.emit('wsClientError', error, socket, req);
+  }
+
+  /** Answers a request that never becomes a connection with its HTTP status, then closes the socket. */
+  private _refuse(socket: Duplex, req: http.IncomingMessage, error: WebSocketProtocolError): void {
+    this._emitClientError(error, socket, req);
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const extra: Record<string, string> = error.id === 'unsupportedVersion' ? { 'Sec-WebSocket-Version': '13' } : {};
+    socket.once('finish', () => socket.destroy());
+    socket.end(buildRejectResponse(error.status ?? 400, error.message, extra));
+  }
+
+  /** Shuts down: no new connections, every open one closed with 1001, then 'close' and the callback. */
+  close(callback?: (error?: Error) => void): void {
+    if (this.lifecycle === 'stopped') {
+      if (callback) process.nextTick(callback, new Error('The server is not running'));
+      return;
+    }
+    if (callback) this._closeCallbacks.push(callback);
+    this._actor.send({ type: 'CLOSE_REQUESTED' });
+  }
+
+  // ------------------------------------------------------------------ server machine actions
+
+  _bindListener(): void {
+    const server = this._servers[0]!;
+    const onError = (error: Error) => {
+      this._bindError = error;
+      this._actor.send({ type: 'LISTEN_FAILED' });
+    };
+    server.once('error', onError);
+    server.listen(this.options.port, this.options.host, this.options.backlog, () => {
+      server.removeListener('error', onError);
+      server.on('error', (error) => this.emit('error', error));
+      this._actor.send({ type: 'LISTENING' });
+    });
+  }
+
+  _emitListening(): void {
+    queueMicrotask(() => this.emit('listening'));
+  }
+
+  _emitServerError(): void {
+    const error = this._bindError;
+    queueMicrotask(() => this.emit('error', error));
+  }
+
+  _stopAccepting(): void {
+    this._accepting = false;
+    for (const [server, listener] of this._upgradeListeners) server.removeListener('upgrade', listener);
+    this._upgradeListeners.clear();
+    if (this._ownsServer) for (const server of this._servers) if (server.listening) server.close();
+  }
+
+  _closeAllConnections(): void {
+    for (const ws of [...this._connections]) {
+      if (ws.readyState === WebSocket.OPEN) ws.close(1001, 'server shutting down');
+      else if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
+    }
+  }
+
+  _emitClose(): void {
+    queueMicrotask(() => {
+      const callbacks = this._closeCallbacks;
+      this._closeCallbacks = [];
+      const finish = () => {
+        this.emit('close');
+        for (const cb of callbacks) cb();
+      };
+      // Wait for an owned listener to finish closing so that its port is free when 'close' fires.
+      const owned = this._ownsServer ? this._servers.filter((s) => s.listening) : [];
+      if (owned.length === 0) finish();
+      else {
+        let left = owned.length;
+        for (const s of owned) s.close(() => --left === 0 && finish());
+      }
+    });
+  }
+}
+
+function swallowSocketError(this: Duplex): void {
+  this.destroy();
+}
+
+/** IPWorks AllowedClients: exact addresses or host names, with `*` wildcards (e.g. `192.168.*`). */
+function isAllowed(remote: string, allowed: string[] | undefined): boolean {
+  if (!allowed || allowed.length === 0) return true;
+  const address = remote.startsWith('::ffff:') ? remote.slice(7) : remote;
+  return allowed.some((pattern) => {
+    const p = pattern.trim();
+    if (p === '*' || p === address || p === remote) return true;
+    if (!p.includes('*')) return (p === 'localhost' && (address === '127.0.0.1' || address === '::1'));
+    const prefix = p.slice(0, p.indexOf('*'));
+    return address.startsWith(prefix);
+  });
+}
