@@ -8,7 +8,7 @@ MOCHA := $(NODE_BIN)/mocha
 PORT ?= 8080
 
 # Debian packages the tests drive for real (interop, browser, model checking, diagrams).
-APT_PACKAGES := python3-websockets
+APT_PACKAGES := python3-websockets spin graphviz chromium golang-go
 APT_STAMP := node_modules/.apt-$(shell echo $(APT_PACKAGES) | md5sum | cut -c1-8)
 
 .PHONY: help install system-deps generate build check test run clean
@@ -54,6 +54,10 @@ check: install
 
 test: build system-deps
 	$(MOCHA)
+
+# The main job: the demo server on 127.0.0.1:$(PORT), a page at / and a WebSocket endpoint at /ws.
+run: generate build
+	node dist/runtime/cli/main.js serve --port $(PORT)
 
 clean:
 	rm -rf dist

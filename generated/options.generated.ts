@@ -2,7 +2,7 @@
 
 import { Type, type Static } from '@sinclair/typebox';
 
-export type SettingName = 'acceptData' | 'agent' | 'allowSynchronousEvents' | 'allowedClients' | 'assembleFragments' | 'autoAcceptConnections' | 'autoFragment' | 'autoPong' | 'backlog' | 'bindExclusively' | 'checkServerIdentity' | 'clientPerMessageDeflate' | 'clientTracking' | 'clock' | 'closeOnSendOverflow' | 'closeTimeout' | 'codePage' | 'connectionSendTimeout' | 'dataFormat' | 'defaultCloseCode' | 'defaultCloseReason' | 'dropConnectionOnKeepaliveTimeout' | 'finishRequest' | 'followRedirects' | 'fragmentationThreshold' | 'generateMask' | 'handleProtocols' | 'handshakeTimeout' | 'headers' | 'host' | 'hostHeader' | 'idleTimeout' | 'inBufferSize' | 'ipFamily' | 'keepalive' | 'keepaliveGracePeriod' | 'keepaliveInterval' | 'localAddress' | 'maxBufferedChunks' | 'maxConnections' | 'maxFragments' | 'maxPayload' | 'maxPendingAutoPongs' | 'maxReceivedFrameSize' | 'maxRedirects' | 'messageLength' | 'noDelay' | 'noServer' | 'origin' | 'outBufferSize' | 'parseCookies' | 'parseExtensions' | 'path' | 'perMessageDeflate' | 'port' | 'protocolVersion' | 'sendHighWaterMark' | 'sendTimeout' | 'server' | 'skipUTF8Validation' | 'subprotocols' | 'tcpKeepAliveInterval' | 'tcpKeepAliveRetryCount' | 'tcpKeepAliveTime' | 'tls12SignatureAlgorithms' | 'tls12SupportedGroups' | 'tls13KeyShareGroups' | 'tls13SignatureAlgorithms' | 'tls13SupportedGroups' | 'tlsAlgorithmList' | 'tlsCa' | 'tlsCaDir' | 'tlsCaFile' | 'tlsCaFilePaths' | 'tlsCert' | 'tlsCertSelection' | 'tlsCertStore' | 'tlsCertStoreType' | 'tlsCertSubject' | 'tlsCheckCrl' | 'tlsCipherList' | 'tlsCipherSuites' | 'tlsHandshakeTimeout' | 'tlsIncludeCertChain' | 'tlsKey' | 'tlsLogPackets' | 'tlsMinCipherStrength' | 'tlsPassphrase' | 'tlsPfx' | 'tlsPrngSeed' | 'tlsProtocols' | 'tlsProvider' | 'tlsRejectUnauthorized' | 'tlsRenegotiation' | 'tlsRequestClientCert' | 'tlsSecurityFlags' | 'tlsSessionReuse' | 'trustXForwardedFor' | 'useNativeKeepalive' | 'useTls' | 'verifyClient' | 'waitForCloseResponse' | 'webSocketClass';
+export type SettingName = 'acceptData' | 'agent' | 'allowSynchronousEvents' | 'allowedClients' | 'assembleFragments' | 'autoAcceptConnections' | 'autoFragment' | 'autoPong' | 'backlog' | 'bindExclusively' | 'checkServerIdentity' | 'clientPerMessageDeflate' | 'clientTracking' | 'clock' | 'closeOnSendOverflow' | 'closeTimeout' | 'codePage' | 'connectionSendTimeout' | 'dataFormat' | 'defaultCloseCode' | 'defaultCloseReason' | 'dropConnectionOnKeepaliveTimeout' | 'finishRequest' | 'followRedirects' | 'fragmentationThreshold' | 'generateMask' | 'handleProtocols' | 'handshakeTimeout' | 'headers' | 'host' | 'hostHeader' | 'idleTimeout' | 'inBufferSize' | 'inspect' | 'ipFamily' | 'keepalive' | 'keepaliveGracePeriod' | 'keepaliveInterval' | 'localAddress' | 'maxBufferedChunks' | 'maxConnections' | 'maxFragments' | 'maxPayload' | 'maxPendingAutoPongs' | 'maxReceivedFrameSize' | 'maxRedirects' | 'messageLength' | 'noDelay' | 'noServer' | 'origin' | 'outBufferSize' | 'parseCookies' | 'parseExtensions' | 'path' | 'perMessageDeflate' | 'port' | 'protocolVersion' | 'sendHighWaterMark' | 'sendTimeout' | 'server' | 'skipUTF8Validation' | 'subprotocols' | 'tcpKeepAliveInterval' | 'tcpKeepAliveRetryCount' | 'tcpKeepAliveTime' | 'tls12SignatureAlgorithms' | 'tls12SupportedGroups' | 'tls13KeyShareGroups' | 'tls13SignatureAlgorithms' | 'tls13SupportedGroups' | 'tlsAlgorithmList' | 'tlsCa' | 'tlsCaDir' | 'tlsCaFile' | 'tlsCaFilePaths' | 'tlsCert' | 'tlsCertSelection' | 'tlsCertStore' | 'tlsCertStoreType' | 'tlsCertSubject' | 'tlsCheckCrl' | 'tlsCipherList' | 'tlsCipherSuites' | 'tlsHandshakeTimeout' | 'tlsIncludeCertChain' | 'tlsKey' | 'tlsLogPackets' | 'tlsMinCipherStrength' | 'tlsPassphrase' | 'tlsPfx' | 'tlsPrngSeed' | 'tlsProtocols' | 'tlsProvider' | 'tlsRejectUnauthorized' | 'tlsRenegotiation' | 'tlsRequestClientCert' | 'tlsSecurityFlags' | 'tlsSessionReuse' | 'trustXForwardedFor' | 'useNativeKeepalive' | 'useTls' | 'verifyClient' | 'waitForCloseResponse' | 'webSocketClass';
 export type DialectName = 'ws' | 'websocket' | 'ipworks';
 export type OptionsRole = 'server' | 'client';
 
@@ -838,7 +838,7 @@ export const settingsTable: { readonly [Name in SettingName]: SettingInfo } = {
     group: 'client',
     roles: ['client'],
     type: 'object',
-    default: {},
+    default: null,
     minimum: null,
     maximum: null,
     unit: 'none',
@@ -964,6 +964,40 @@ export const settingsTable: { readonly [Name in SettingName]: SettingInfo } = {
         kind: 'config',
         extension: false,
         editions: [2020, 'v9'],
+      },
+    },
+  },
+  inspect: {
+    name: 'inspect',
+    group: 'server',
+    roles: ['server'],
+    type: 'object',
+    default: false,
+    minimum: null,
+    maximum: null,
+    unit: 'none',
+    description: 'Serve a live view of this server\'s connection lifecycles: a page showing the connection machine\'s diagram with each live connection\'s state, and a WebSocket streaming every lifecycle step. Off by default because it exposes connection details; when on it binds to loopback unless a host is given, and keeps a bounded history per connection.',
+    rfc: null,
+    supported: true,
+    unsupportedReason: null,
+    dialects: {
+      ws: {
+        name: 'inspect',
+        setting: 'inspect',
+        scale: 1,
+        invert: false,
+        kind: null,
+        extension: true,
+        editions: null,
+      },
+      websocket: {
+        name: 'inspect',
+        setting: 'inspect',
+        scale: 1,
+        invert: false,
+        kind: null,
+        extension: true,
+        editions: null,
       },
     },
   },
@@ -2130,9 +2164,7 @@ export const settingsTable: { readonly [Name in SettingName]: SettingInfo } = {
     group: 'tls',
     roles: ['server'],
     type: 'object',
-    default: {
-      storeType: 'auto',
-    },
+    default: null,
     minimum: null,
     maximum: null,
     unit: 'none',
@@ -2957,6 +2989,33 @@ export const ServerOptionsSchema = Type.Object({
     minimum: 0,
     description: 'Size of the socket\'s kernel receive buffer (SO_RCVBUF).',
   })),
+  inspect: Type.Optional(Type.Union([Type.Boolean(), Type.Object({
+    history: Type.Optional(Type.Integer({
+      minimum: 1,
+      maximum: 100000,
+      default: 200,
+      description: 'Lifecycle steps kept per connection (a ring buffer), so watching a busy server costs bounded memory.',
+    })),
+    host: Type.Optional(Type.String({
+      default: '127.0.0.1',
+      description: 'Address the inspector binds to; loopback by default so it is not reachable from other machines.',
+    })),
+    port: Type.Optional(Type.Integer({
+      minimum: 0,
+      maximum: 65535,
+      default: 0,
+      description: 'Port of the inspector\'s own HTTP server; 0 picks a free one.',
+    })),
+    retainClosed: Type.Optional(Type.Integer({
+      minimum: 0,
+      maximum: 100000,
+      default: 100,
+      description: 'Closed connections kept in the view after they end, the oldest dropped first.',
+    })),
+  }, { additionalProperties: false })], {
+    default: false,
+    description: 'Serve a live view of this server\'s connection lifecycles: a page showing the connection machine\'s diagram with each live connection\'s state, and a WebSocket streaming every lifecycle step. Off by default because it exposes connection details; when on it binds to loopback unless a host is given, and keeps a bounded history per connection.',
+  })),
   ipFamily: Type.Optional(Type.Union([Type.Literal('ipv4'), Type.Literal('ipv6'), Type.Literal('both')], {
     default: 'both',
     description: 'Which IP versions the server listens on when host does not decide it - IPv4 only, IPv6 only, or both on one dual-stack socket. Both by default, which is what Node does with no host.',
@@ -3621,6 +3680,34 @@ export const WsServerOptionsSchema = Type.Object({
     default: 0,
     description: 'Closes a connection (1001) on which nothing was received for this long; 0 turns it off. Off by default because long-lived quiet connections are normal for WebSocket and keepalive already detects dead ones.',
   })),
+  inspect: Type.Optional(Type.Union([Type.Boolean(), Type.Object({
+    history: Type.Optional(Type.Integer({
+      minimum: 1,
+      maximum: 100000,
+      default: 200,
+      description: 'Lifecycle steps kept per connection (a ring buffer), so watching a busy server costs bounded memory.',
+    })),
+    host: Type.Optional(Type.String({
+      default: '127.0.0.1',
+      description: 'Address the inspector binds to; loopback by default so it is not reachable from other machines.',
+    })),
+    port: Type.Optional(Type.Integer({
+      minimum: 0,
+      maximum: 65535,
+      default: 0,
+      description: 'Port of the inspector\'s own HTTP server; 0 picks a free one.',
+    })),
+    retainClosed: Type.Optional(Type.Integer({
+      minimum: 0,
+      maximum: 100000,
+      default: 100,
+      description: 'Closed connections kept in the view after they end, the oldest dropped first.',
+    })),
+  }, { additionalProperties: false })], {
+    'x-wirestate-setting': 'inspect',
+    default: false,
+    description: 'Serve a live view of this server\'s connection lifecycles: a page showing the connection machine\'s diagram with each live connection\'s state, and a WebSocket streaming every lifecycle step. Off by default because it exposes connection details; when on it binds to loopback unless a host is given, and keeps a bounded history per connection.',
+  })),
   keepalive: Type.Optional(Type.Boolean({
     'x-wirestate-setting': 'keepalive',
     default: false,
@@ -4103,6 +4190,34 @@ export const WebsocketServerOptionsSchema = Type.Object({
     'x-wirestate-setting': 'trustXForwardedFor',
     default: false,
     description: 'Whether the client address reported to the application (and checked by allowedClients) is taken from X-Forwarded-For instead of the socket. Off by default because any client can send that header; turn it on only behind a proxy you control. WebSocket-Node trusts it unless ignoreXForwardedFor is set.',
+  })),
+  inspect: Type.Optional(Type.Union([Type.Boolean(), Type.Object({
+    history: Type.Optional(Type.Integer({
+      minimum: 1,
+      maximum: 100000,
+      default: 200,
+      description: 'Lifecycle steps kept per connection (a ring buffer), so watching a busy server costs bounded memory.',
+    })),
+    host: Type.Optional(Type.String({
+      default: '127.0.0.1',
+      description: 'Address the inspector binds to; loopback by default so it is not reachable from other machines.',
+    })),
+    port: Type.Optional(Type.Integer({
+      minimum: 0,
+      maximum: 65535,
+      default: 0,
+      description: 'Port of the inspector\'s own HTTP server; 0 picks a free one.',
+    })),
+    retainClosed: Type.Optional(Type.Integer({
+      minimum: 0,
+      maximum: 100000,
+      default: 100,
+      description: 'Closed connections kept in the view after they end, the oldest dropped first.',
+    })),
+  }, { additionalProperties: false })], {
+    'x-wirestate-setting': 'inspect',
+    default: false,
+    description: 'Serve a live view of this server\'s connection lifecycles: a page showing the connection machine\'s diagram with each live connection\'s state, and a WebSocket streaming every lifecycle step. Off by default because it exposes connection details; when on it binds to loopback unless a host is given, and keeps a bounded history per connection.',
   })),
   keepalive: Type.Optional(Type.Boolean({
     'x-wirestate-setting': 'keepalive',
@@ -4620,6 +4735,7 @@ export const dialectBindings: { readonly [D in DialectName]: { readonly [R in Op
       handshakeTimeout: settingsTable.handshakeTimeout.dialects.ws!,
       host: settingsTable.host.dialects.ws!,
       idleTimeout: settingsTable.idleTimeout.dialects.ws!,
+      inspect: settingsTable.inspect.dialects.ws!,
       keepalive: settingsTable.keepalive.dialects.ws!,
       keepaliveGracePeriod: settingsTable.keepaliveGracePeriod.dialects.ws!,
       keepaliveInterval: settingsTable.keepaliveInterval.dialects.ws!,
@@ -4698,6 +4814,7 @@ export const dialectBindings: { readonly [D in DialectName]: { readonly [R in Op
       fragmentationThreshold: settingsTable.fragmentationThreshold.dialects.websocket!,
       httpServer: settingsTable.server.dialects.websocket!,
       ignoreXForwardedFor: settingsTable.trustXForwardedFor.dialects.websocket!,
+      inspect: settingsTable.inspect.dialects.websocket!,
       keepalive: settingsTable.keepalive.dialects.websocket!,
       keepaliveGracePeriod: settingsTable.keepaliveGracePeriod.dialects.websocket!,
       keepaliveInterval: settingsTable.keepaliveInterval.dialects.websocket!,
