@@ -1,0 +1,349 @@
+/**
+ * permessage-deflate (RFC 7692): negotiation for both roles, and a per-connection compressor whose
+ * memory stays bounded — the message-size limit applies to the INFLATED size and is enforced while
+ * inflating, so a small frame that would inflate to gigabytes is stopped at the limit (1009); and
+ * zlib work is limited process-wide (concurrencyLimit), so thousands of connections compressing at
+ * once queue instead of fragmenting memory. No I/O: the connection hands bytes in and gets bytes
+ * back through callbacks.
+ */
+import zlib from 'node:zlib';
+import type { ExtensionOffer } from '../handshake/headers.js';
+import { protocolError, type WebSocketProtocolError } from '../errors.js';
+
+export const EXTENSION_NAME = 'permessage-deflate';
+
+/** The permessage-deflate setting (spec/settings.yaml perMessageDeflate / clientPerMessageDeflate). */
+export interface DeflateConfig {
+  serverNoContextTakeover?: boolean;
+  clientNoContextTakeover?: boolean;
+  serverMaxWindowBits?: number;
+  clientMaxWindowBits?: number;
+  memLevel?: number;
+  level?: number;
+  threshold?: number;
+  concurrencyLimit?: number;
+}
+
+/** What both ends agreed (RFC 7692 section 7.1). */
+export interface NegotiatedDeflate {
+  serverNoContextTakeover: boolean;
+  clientNoContextTakeover: boolean;
+  serverMaxWindowBits: number;
+  clientMaxWindowBits: number;
+}
+
+const MIN_BITS = 8;
+const MAX_BITS = 15;
+/** RFC 7692 section 7.2.1: the sender removes the 4-octet 0x00 0x00 0xff 0xff tail; the receiver appends it back. */
+const TRAILER = Buffer.from([0x00, 0x00, 0xff, 0xff]);
+
+type Params = Map<string, Array<string | true>>;
+
+/**
+ * Reads one offer's (or response's) parameters, or explains why it is invalid (RFC 7692 section 7:
+ * unknown parameter, invalid value, or the same parameter twice).
+ */
+function readParams(params: Params, side: 'offer' | 'response'): { ok: true; values: Partial<Record<string, number | true>> } | { ok: false; reason: string } {
+  const values: Partial<Record<string, number | true>> = {};
+  for (const [name, list] of params) {
+    if (list.length > 1) return { ok: false, reason: `parameter ${name} appears more than once` };
+    const value = list[0]!;
+    switch (name) {
+      case 'server_no_context_takeover':
+      case 'client_no_context_takeover':
+        if (value !== true) return { ok: false, reason: `${name} takes no value` };
+        values[name] = true;
+        break;
+      case 'server_max_window_bits':
+      case 'client_max_window_bits': {
+        // client_max_window_bits may be offered without a value: "the client supports it" (7.1.2.2).
+        if (value === true) {
+          if (name === 'client_max_window_bits' && side === 'offer') {
+            values[name] = true;
+            break;
+          }
+          return { ok: false, reason: `${name} needs a value` };
+        }
+        if (!/^\d{1,2}$/.test(value)) return { ok: false, reason: `invalid ${name} value ${JSON.stringify(value)}` };
+        const bits = Number(value);
+        if (bits < MIN_BITS || bits > MAX_BITS) return { ok: false, reason: `${name}=${bits} is outside 8..15` };
+        values[name] = bits;
+        break;
+      }
+      default:
+        return { ok: false, reason: `unknown parameter ${name}` };
+    }
+  }
+  return { ok: true, values };
+}
+
+export interface ServerAcceptance {
+  params: NegotiatedDeflate;
+  /** The Sec-WebSocket-Extensions response element. */
+  response: string;
+}
+
+/**
+ * Server side: accepts the first acceptable permessage-deflate offer. An invalid offer is declined
+ * (RFC 7692 section 7.1: "A server MUST decline an extension negotiation offer ... [that] has an
+ * extension parameter with an invalid value ... [or] multiple extension parameters with the same
+ * name"), and the next one is considered; none acceptable means no compression.
+ */
+export function acceptOffer(offers: readonly ExtensionOffer[], config: DeflateConfig): ServerAcceptance | undefined {
+  for (const offer of offers) {
+    if (offer.name !== EXTENSION_NAME) continue;
+    const read = readParams(offer.params, 'offer');
+    if (!read.ok) continue;
+    const v = read.values;
+    const configServerBits = config.serverMaxWindowBits ?? MAX_BITS;
+    const configClientBits = config.clientMaxWindowBits ?? MAX_BITS;
+    // The client asked us to use at most N bits: we honour it (and may use fewer).
+    const serverBits = typeof v.server_max_window_bits === 'number' ? Math.min(v.server_max_window_bits, configServerBits) : configServerBits;
+    // 7.1.2.2: without client_max_window_bits in the offer, the response MUST NOT limit the client;
+    // so an offer without it is declined when we need the client to use a smaller window.
+    if (v.client_max_window_bits === undefined && configClientBits < MAX_BITS) continue;
+    const clientBits = typeof v.client_max_window_bits === 'number' ? Math.min(v.client_max_window_bits, configClientBits) : configClientBits;
+    const params: NegotiatedDeflate = {
+      serverNoContextTakeover: v.server_no_context_takeover === true || config.serverNoContextTakeover === true,
+      clientNoContextTakeover: v.client_no_context_takeover === true || config.clientNoContextTakeover === true,
+      serverMaxWindowBits: serverBits,
+      clientMaxWindowBits: clientBits,
+    };
+    const parts = [EXTENSION_NAME];
+    if (params.serverNoContextTakeover) parts.push('server_no_context_takeover');
+    if (params.clientNoContextTakeover) parts.push('client_no_context_takeover');
+    if (typeof v.server_max_window_bits === 'number' || serverBits < MAX_BITS) parts.push(`server_max_window_bits=${serverBits}`);
+    if (v.client_max_window_bits !== undefined && (typeof v.client_max_window_bits === 'number' || clientBits < MAX_BITS)) parts.push(`client_max_window_bits=${clientBits}`);
+    return { params, response: parts.join('; ') };
+  }
+  return undefined;
+}
+
+/** Client side: the offer to send, from the client's setting. */
+export function buildOffer(config: DeflateConfig): string {
+  const parts = [EXTENSION_NAME];
+  if (config.serverNoContextTakeover) parts.push('server_no_context_takeover');
+  if (config.clientNoContextTakeover) parts.push('client_no_context_takeover');
+  if (config.serverMaxWindowBits !== undefined && config.serverMaxWindowBits < MAX_BITS) parts.push(`server_max_window_bits=${config.serverMaxWindowBits}`);
+  // Announce that we can honour a client window limit; a configured limit is sent as its value.
+  parts.push(config.clientMaxWindowBits !== undefined && config.clientMaxWindowBits < MAX_BITS ? `client_max_window_bits=${config.clientMaxWindowBits}` : 'client_max_window_bits');
+  return parts.join('; ');
+}
+
+/**
+ * Client side: checks the server's response against what was offered (RFC 7692 section 7.1: the
+ * client MUST _Fail the WebSocket Connection_ on a response it cannot accept).
+ */
+export function acceptResponse(extensions: readonly ExtensionOffer[], config: DeflateConfig): { ok: true; params: NegotiatedDeflate | undefined } | { ok: false; error: WebSocketProtocolError } {
+  const ours = extensions.filter((e) => e.name === EXTENSION_NAME);
+  if (ours.length === 0) return { ok: true, params: undefined };
+  if (ours.length > 1) return { ok: false, error: protocolError('unexpectedExtension', 'permessage-deflate accepted more than once') };
+  const read = readParams(ours[0]!.params, 'response');
+  if (!read.ok) return { ok: false, error: protocolError('unexpectedExtension', read.reason) };
+  const v = read.values;
+  const offeredServerBits = config.serverMaxWindowBits ?? MAX_BITS;
+  if (typeof v.server_max_window_bits === 'number' && v.server_max_window_bits > offeredServerBits) {
+    return { ok: false, error: protocolError('unexpectedExtension', 'server_max_window_bits larger than offered') };
+  }
+  if (config.serverNoContextTakeover && v.server_no_context_takeover !== true) {
+    return { ok: false, error: protocolError('unexpectedExtension', 'server_no_context_takeover was requested but not accepted') };
+  }
+  const offeredClientBits = config.clientMaxWindowBits ?? MAX_BITS;
+  if (typeof v.client_max_window_bits === 'number' && v.client_max_window_bits > offeredClientBits) {
+    return { ok: false, error: protocolError('unexpectedExtension', 'client_max_window_bits larger than offered') };
+  }
+  return {
+    ok: true,
+    params: {
+      serverNoContextTakeover: v.server_no_context_takeover === true,
+      clientNoContextTakeover: v.client_no_context_takeover === true || config.clientNoContextTakeover === true,
+      serverMaxWindowBits: typeof v.server_max_window_bits === 'number' ? v.server_max_window_bits : MAX_BITS,
+      clientMaxWindowBits: typeof v.client_max_window_bits === 'number' ? v.client_max_window_bits : offeredClientBits,
+    },
+  };
+}
+
+// ------------------------------------------------------------------ zlib work, bounded
+
+/** A FIFO of zlib jobs, at most `limit` running at once across the whole process. */
+class ZlibLimiter {
+  private running = 0;
+  private readonly queue: (() => void)[] = [];
+  limit = 10;
+
+  run(job: (done: () => void) => void): void {
+    const start = () => {
+      this.running++;
+      let finished = false;
+      job(() => {
+        if (finished) return;
+        finished = true;
+        this.running--;
+        const next = this.queue.shift();
+        if (next) next();
+      });
+    };
+    if (this.running < this.limit) start();
+    else this.queue.push(start);
+  }
+
+  get pending(): number {
+    return this.queue.length;
+  }
+}
+
+export const zlibLimiter = new ZlibLimiter();
+
+type Done = (error: Error | null, data?: Buffer) => void;
+
+/**
+ * Compression state of one connection. Deflates outgoing messages and inflates incoming ones,
+ * keeping (or resetting, without context takeover) each direction's LZ77 window as negotiated.
+ */
+export class PerMessageDeflate {
+  private inflater: zlib.InflateRaw | null = null;
+  private deflater: zlib.DeflateRaw | null = null;
+  private closed = false;
+  private readonly ownNoContextTakeover: boolean;
+  private readonly peerNoContextTakeover: boolean;
+  private readonly ownWindowBits: number;
+  private readonly peerWindowBits: number;
+
+  constructor(
+    readonly params: NegotiatedDeflate,
+    readonly role: 'server' | 'client',
+    private readonly config: DeflateConfig,
+    /** Largest inflated message, in bytes; 0 = no limit. */
+    private readonly maxPayload: number,
+  ) {
+    const server = role === 'server';
+    this.ownNoContextTakeover = server ? params.serverNoContextTakeover : params.clientNoContextTakeover;
+    this.peerNoContextTakeover = server ? params.clientNoContextTakeover : params.serverNoContextTakeover;
+    this.ownWindowBits = server ? params.serverMaxWindowBits : params.clientMaxWindowBits;
+    this.peerWindowBits = server ? params.clientMaxWindowBits : params.serverMaxWindowBits;
+    if (config.concurrencyLimit) zlibLimiter.limit = Math.max(1, config.concurrencyLimit);
+  }
+
+  /** Messages shorter than the threshold are sent uncompressed. */
+  get threshold(): number {
+    return this.config.threshold ?? 1024;
+  }
+
+  /** The value of Sec-WebSocket-Extensions describing this negotiation (for `ws.extensions`). */
+  describe(): Record<string, unknown> {
+    return { [EXTENSION_NAME]: { ...this.params } };
+  }
+
+  /**
+   * Inflates one compressed message (all its frames' payloads, in order). Fails with
+   * inflatedTooBig (1009) as soon as the output passes maxPayload — before it is all produced —
+   * and with inflateFailed (1007) on a corrupt stream.
+   */
+  decompress(data: Buffer, done: Done): void {
+    zlibLimiter.run((release) => {
+      if (this.closed) {
+        release();
+        return done(new Error('the connection is closed'));
+      }
+      if (!this.inflater) {
+        // A window at least as large as the peer's (RFC 7692 section 7.1.2.2); 8 is read as 9 by zlib.
+        this.inflater = zlib.createInflateRaw({ windowBits: Math.max(9, this.peerWindowBits) });
+      }
+      const inflater = this.inflater;
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let failed = false;
+      const cleanup = () => {
+        inflater.removeListener('data', onData);
+        inflater.removeListener('error', onError);
+      };
+      const fail = (error: WebSocketProtocolError) => {
+        if (failed) return;
+        failed = true;
+        cleanup();
+        // A stream that failed (or was cut short) cannot continue: the connection closes anyway.
+        inflater.destroy();
+        this.inflater = null;
+        release();
+        done(error);
+      };
+      const onData = (chunk: Buffer) => {
+        size += chunk.length;
+        if (this.maxPayload > 0 && size > this.maxPayload) {
+          fail(protocolError('inflatedTooBig', `more than ${this.maxPayload} bytes`));
+          return;
+        }
+        chunks.push(chunk);
+      };
+      const onError = (error: Error) => fail(protocolError('inflateFailed', error.message));
+      inflater.on('data', onData);
+      inflater.on('error', onError);
+      inflater.write(data);
+      inflater.write(TRAILER);
+      inflater.flush(() => {
+        if (failed) return;
+        cleanup();
+        if (this.peerNoContextTakeover) {
+          inflater.close();
+          this.inflater = null;
+        }
+        release();
+        done(null, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+      });
+    });
+  }
+
+  /** Deflates one message; the result has the 0x00 0x00 0xff 0xff tail removed (RFC 7692 section 7.2.1). */
+  compress(data: Buffer, done: Done): void {
+    zlibLimiter.run((release) => {
+      if (this.closed) {
+        release();
+        return done(new Error('the connection is closed'));
+      }
+      if (!this.deflater) {
+        this.deflater = zlib.createDeflateRaw({
+          windowBits: Math.max(9, this.ownWindowBits),
+          memLevel: this.config.memLevel ?? 8,
+          level: this.config.level ?? zlib.constants.Z_DEFAULT_COMPRESSION,
+        });
+      }
+      const deflater = this.deflater;
+      const chunks: Buffer[] = [];
+      let size = 0;
+      const onData = (chunk: Buffer) => {
+        chunks.push(chunk);
+        size += chunk.length;
+      };
+      const onError = (error: Error) => {
+        deflater.removeListener('data', onData);
+        this.deflater = null;
+        release();
+        done(error);
+      };
+      deflater.on('data', onData);
+      deflater.once('error', onError);
+      deflater.write(data);
+      deflater.flush(zlib.constants.Z_SYNC_FLUSH, () => {
+        deflater.removeListener('data', onData);
+        deflater.removeListener('error', onError);
+        let out = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+        if (out.length >= 4 && out.subarray(out.length - 4).equals(TRAILER)) out = out.subarray(0, out.length - 4);
+        if (this.ownNoContextTakeover) {
+          deflater.close();
+          this.deflater = null;
+        }
+        release();
+        done(null, out);
+      });
+    });
+  }
+
+  /** Releases the zlib contexts (on close). */
+  cleanup(): void {
+    this.closed = true;
+    this.inflater?.close();
+    this.deflater?.close();
+    this.inflater = null;
+    this.deflater = null;
+  }
+}
