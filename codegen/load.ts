@@ -7,7 +7,7 @@ import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { LineCounter, parseDocument, isScalar, type Document } from 'yaml';
+import { LineCounter, parseDocument, isMap, isScalar, type Document } from 'yaml';
 import {
   ErrorsFile,
   MachineFile,
@@ -68,6 +68,12 @@ export class SpecFile<T> {
     if (!this.document || !this.lines) return undefined;
     // Walk up the path until a node with a known position is found.
     for (let length = path.length; length >= 0; length--) {
+      // A mapping entry is reported at its key: a block value (a nested mapping or list) starts on
+      // the line after it, and the key is what the path names.
+      const key = path[length - 1];
+      const parent = length > 0 && typeof key === 'string' ? this.document.getIn(path.slice(0, length - 1), true) : undefined;
+      const pair = isMap(parent) ? parent.items.find((item) => isScalar(item.key) && item.key.value === key) : undefined;
+      if (pair && isScalar(pair.key) && pair.key.range) return this.lines.linePos(pair.key.range[0]).line;
       const node = this.document.getIn(path.slice(0, length), true);
       const range = node && typeof node === 'object' && 'range' in node ? (node as { range?: [number, number, number] }).range : undefined;
       if (range) return this.lines.linePos(range[0]).line;

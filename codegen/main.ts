@@ -40,8 +40,15 @@ function specRelative(display: string): string {
   return `spec/${index >= 0 ? display.slice(index) : display}`;
 }
 
-/** Folders whose every file is generated: a file there that generate() did not produce is stale. */
-const OWNED_FOLDERS = ['generated', 'docs/diagrams'];
+/**
+ * Folders whose files of the kinds generate() writes are all generated: such a file that
+ * generate() did not produce is stale. (docs/diagrams/*.svg are rendered from the .dot files by
+ * Graphviz in the Makefile's generate step, so they are not codegen's to remove.)
+ */
+const OWNED_FOLDERS: { folder: string; extensions: string[] }[] = [
+  { folder: 'generated', extensions: ['.ts', '.json'] },
+  { folder: 'docs/diagrams', extensions: ['.mmd', '.dot'] },
+];
 
 export function writeOutputs(files: EmittedFile[], outRoot: string): { written: string[]; removed: string[]; unchanged: number } {
   const written: string[] = [];
@@ -58,11 +65,11 @@ export function writeOutputs(files: EmittedFile[], outRoot: string): { written: 
     writeFileSync(target, f.contents);
     written.push(f.path);
   }
-  for (const folder of OWNED_FOLDERS) {
+  for (const { folder, extensions } of OWNED_FOLDERS) {
     const absolute = join(outRoot, folder);
     if (!existsSync(absolute)) continue;
     for (const entry of readdirSync(absolute, { recursive: true, withFileTypes: true })) {
-      if (!entry.isFile()) continue;
+      if (!entry.isFile() || !extensions.some((ext) => entry.name.endsWith(ext))) continue;
       const path = relative(outRoot, join(entry.parentPath, entry.name)).replace(/\\/g, '/');
       if (!produced.has(path)) {
         rmSync(join(outRoot, path));

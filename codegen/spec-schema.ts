@@ -194,6 +194,7 @@ const SettingType = Type.Union([
   Type.Literal('string'),
   Type.Literal('enum'),
   Type.Literal('stringList'),
+  Type.Literal('stringMap'),
   Type.Literal('binary'),
   Type.Literal('function'),
   Type.Literal('object'),
@@ -249,7 +250,16 @@ export const SettingSpec = Strict({
   }),
 });
 
-export const SettingsFile = Strict({ settings: Type.Array(SettingSpec, { minItems: 1 }) });
+export const DialectSpec = Strict({
+  roles: Type.Array(Type.Union([Type.Literal('server'), Type.Literal('client')]), { minItems: 1 }),
+  description: Type.String({ minLength: 1 }),
+});
+
+export const SettingsFile = Strict({
+  /** The roles each dialect's API is offered in: no schema is generated for another role. */
+  dialects: Strict({ ws: DialectSpec, websocket: DialectSpec, ipworks: DialectSpec }),
+  settings: Type.Array(SettingSpec, { minItems: 1 }),
+});
 
 export type OpcodeSpecT = Static<typeof OpcodeSpec>;
 export type CloseCodeSpecT = Static<typeof CloseCodeSpec>;

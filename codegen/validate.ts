@@ -217,6 +217,8 @@ function checkValue(
       return spec.values?.includes(value as string | number) ? undefined : `${JSON.stringify(value)} is not one of ${JSON.stringify(spec.values)}`;
     case 'stringList':
       return Array.isArray(value) ? undefined : `must be a list of strings, found ${JSON.stringify(value)}`;
+    case 'stringMap':
+      return typeof value === 'object' && !Array.isArray(value) ? undefined : `must be a map of strings, found ${JSON.stringify(value)}`;
     case 'object':
       return typeof value === 'boolean' ? undefined : `an object setting's default is given per property, or as a boolean`;
     default:
@@ -249,7 +251,9 @@ export function validateSettings(file: SpecFile<SettingsFileT>, problems: SpecPr
     for (const dialect of DialectNames) {
       const binding = setting.dialects[dialect];
       if (!binding) continue;
-      for (const role of setting.roles) {
+      const dialectRoles = file.value.dialects[dialect].roles;
+      if (!setting.roles.some((role) => dialectRoles.includes(role))) report(at('dialects', dialect), `the ${dialect} API is offered for ${dialectRoles.join(' and ')} only, and this setting applies to ${setting.roles.join(' and ')}`);
+      for (const role of setting.roles.filter((r) => dialectRoles.includes(r))) {
         const key = `${dialect}\u0000${role}\u0000${binding.name}`;
         const first = dialectNames.get(key);
         if (first !== undefined) report(at('dialects', dialect, 'name'), `${dialect} name "${binding.name}" (${role}) is already used by settings[${first}] (${file.value.settings[first]!.name})`);

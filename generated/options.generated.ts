@@ -837,7 +837,7 @@ export const settingsTable: { readonly [Name in SettingName]: SettingInfo } = {
     name: 'headers',
     group: 'client',
     roles: ['client'],
-    type: 'object',
+    type: 'stringMap',
     default: null,
     minimum: null,
     maximum: null,
@@ -3448,7 +3448,7 @@ export const ClientOptionsSchema = Type.Object({
     default: 10000,
     description: 'How long the opening handshake may take - for a client, until the server\'s 101 answer; for a server, from accepting the TCP connection until the upgrade is complete (408 and close otherwise). 0 means no limit. Ten seconds, so that a silent server cannot leave a client pending forever and slowloris-style clients that trickle their headers cannot pin a server\'s sockets; ws sets no limit, so its dialect keeps 0.',
   })),
-  headers: Type.Optional(Type.Union([Type.Boolean(), Type.Object({}, { additionalProperties: false })], {
+  headers: Type.Optional(Type.Record(Type.String(), Type.String(), {
     description: 'Extra HTTP headers sent with the opening handshake request (cookies, authorization and the like). Handshake headers that wirestate computes itself (Upgrade, Connection, Sec-WebSocket-*) cannot be overridden this way. Unset, none are added.',
   })),
   hostHeader: Type.Optional(Type.String({
@@ -3958,7 +3958,7 @@ export const WsClientOptionsSchema = Type.Object({
     default: 0,
     description: 'How long the opening handshake may take - for a client, until the server\'s 101 answer; for a server, from accepting the TCP connection until the upgrade is complete (408 and close otherwise). 0 means no limit. Ten seconds, so that a silent server cannot leave a client pending forever and slowloris-style clients that trickle their headers cannot pin a server\'s sockets; ws sets no limit, so its dialect keeps 0.',
   })),
-  headers: Type.Optional(Type.Union([Type.Boolean(), Type.Object({}, { additionalProperties: false })], {
+  headers: Type.Optional(Type.Record(Type.String(), Type.String(), {
     'x-wirestate-setting': 'headers',
     description: 'Extra HTTP headers sent with the opening handshake request (cookies, authorization and the like). Handshake headers that wirestate computes itself (Upgrade, Connection, Sec-WebSocket-*) cannot be overridden this way. Unset, none are added.',
   })),
@@ -4271,83 +4271,6 @@ export const WebsocketServerOptionsSchema = Type.Object({
 
 export type WebsocketServerOptions = Static<typeof WebsocketServerOptionsSchema>;
 
-/** The client options as the websocket API names them, with websocket's defaults. */
-export const WebsocketClientOptionsSchema = Type.Object({
-  assembleFragments: Type.Optional(Type.Boolean({
-    'x-wirestate-setting': 'assembleFragments',
-    default: true,
-    description: 'Whether a fragmented message is reassembled and delivered whole (true) or each piece is delivered as it arrives with an end-of-message mark (false). Whole messages are what nearly every application wants, and maxPayload still bounds the buffer.',
-  })),
-  clock: Type.Optional(Type.Any({
-    'x-wirestate-setting': 'clock',
-    description: 'The clock the connection machines schedule their timers on (handshake, close, keep-alive and idle timeouts): an object with setTimeout(fn, ms) and clearTimeout(id), such as XState\'s SimulatedClock. Unset, the real clock is used; tests pass a simulated one so that no test waits for a timeout in real time.',
-  })),
-  closeTimeout: Type.Optional(Type.Integer({
-    'x-wirestate-setting': 'closeTimeout',
-    minimum: 0,
-    maximum: 2147483647,
-    default: 5000,
-    description: 'How long to wait for the peer\'s close frame (and TCP close) after sending ours before the socket is destroyed. Five seconds, as in WebSocket-Node, is many round trips and frees resources held by peers that never answer; ws waits 30 seconds.',
-  })),
-  disableNagleAlgorithm: Type.Optional(Type.Boolean({
-    'x-wirestate-setting': 'noDelay',
-    default: true,
-    description: 'Whether Nagle\'s algorithm is disabled so small frames go out at once. On by default: messages are already batched by the application, and ws and WebSocket-Node both disable Nagle.',
-  })),
-  dropConnectionOnKeepaliveTimeout: Type.Optional(Type.Boolean({
-    'x-wirestate-setting': 'dropConnectionOnKeepaliveTimeout',
-    default: true,
-    description: 'Whether a connection from which nothing arrives within keepaliveGracePeriod after a keepalive ping is closed. On by default, since freeing the resources of dead peers is the point of keepalive.',
-  })),
-  fragmentOutgoingMessages: Type.Optional(Type.Boolean({
-    'x-wirestate-setting': 'autoFragment',
-    default: true,
-    description: 'Whether outgoing messages longer than fragmentationThreshold are split into several frames. On by default so that a large message cannot exceed a peer\'s per-frame limit (WebSocket-Node rejects frames over 64 KiB) and pings can be interleaved between its frames. ws never splits, so its dialect keeps that behaviour.',
-  })),
-  fragmentationThreshold: Type.Optional(Type.Integer({
-    'x-wirestate-setting': 'fragmentationThreshold',
-    minimum: 1,
-    maximum: 9007199254740991,
-    default: 16384,
-    description: 'Largest payload put in one outgoing frame when autoFragment is on. 16 KiB, as in WebSocket-Node, keeps frames well under common receive limits while the header overhead stays below 0.1 %.',
-  })),
-  keepalive: Type.Optional(Type.Boolean({
-    'x-wirestate-setting': 'keepalive',
-    default: true,
-    description: 'Whether a ping is sent on a connection that has been quiet for keepaliveInterval. On by default so that peers which vanished without a close (NAT timeouts, pulled cables) are found; ws has no built-in keepalive, so its dialect defaults to off.',
-  })),
-  keepaliveGracePeriod: Type.Optional(Type.Integer({
-    'x-wirestate-setting': 'keepaliveGracePeriod',
-    minimum: 1,
-    maximum: 2147483647,
-    default: 10000,
-    description: 'How long after a keepalive ping the peer has to send anything before the connection is dropped. Ten seconds, as in WebSocket-Node, tolerates slow mobile links without keeping dead sockets long.',
-  })),
-  keepaliveInterval: Type.Optional(Type.Integer({
-    'x-wirestate-setting': 'keepaliveInterval',
-    minimum: 1,
-    maximum: 2147483647,
-    default: 20000,
-    description: 'How long a connection may stay quiet before a keepalive ping is sent; any received data resets the timer. Twenty seconds, as in WebSocket-Node, is shorter than the idle timeouts of common proxies and NATs.',
-  })),
-  maxReceivedFrameSize: Type.Optional(Type.Integer({
-    'x-wirestate-setting': 'maxReceivedFrameSize',
-    minimum: 0,
-    maximum: 9007199254740991,
-    default: 65536,
-    description: 'Largest single frame accepted; a larger one closes the connection with 1009. 0 (the default) means only maxPayload applies, because ws and most browsers send a whole message as one frame and a smaller frame limit would refuse them without saving memory.',
-  })),
-  maxReceivedMessageSize: Type.Optional(Type.Integer({
-    'x-wirestate-setting': 'maxPayload',
-    minimum: 0,
-    maximum: 9007199254740991,
-    default: 1048576,
-    description: 'Largest message accepted, after reassembly and after inflating; a larger one closes the connection with 1009. 100 MiB, as in ws, because wirestate is a drop-in for ws; 0 means no limit and is not advised.',
-  })),
-}, { additionalProperties: false, $id: 'wirestate/websocket-client-options' });
-
-export type WebsocketClientOptions = Static<typeof WebsocketClientOptionsSchema>;
-
 /** The server options as the ipworks API names them, with ipworks's defaults. */
 export const IpworksServerOptionsSchema = Type.Object({
   AcceptData: Type.Optional(Type.Boolean({
@@ -4645,57 +4568,6 @@ export const IpworksServerOptionsSchema = Type.Object({
 
 export type IpworksServerOptions = Static<typeof IpworksServerOptionsSchema>;
 
-/** The client options as the ipworks API names them, with ipworks's defaults. */
-export const IpworksClientOptionsSchema = Type.Object({
-  BufferMessage: Type.Optional(Type.Boolean({
-    'x-wirestate-setting': 'assembleFragments',
-    default: true,
-    description: 'Whether a fragmented message is reassembled and delivered whole (true) or each piece is delivered as it arrives with an end-of-message mark (false). Whole messages are what nearly every application wants, and maxPayload still bounds the buffer.',
-  })),
-  KeepAliveTime: Type.Optional(Type.Integer({
-    'x-wirestate-setting': 'tcpKeepAliveTime',
-    minimum: 0,
-    maximum: 2147483647,
-    default: 0,
-    description: 'Idle time before the first TCP keep-alive probe (socket.setKeepAlive); 0 leaves TCP keep-alive off. Off by default because WebSocket keepalive pings already find dead peers.',
-  })),
-  MaxFrameSize: Type.Optional(Type.Integer({
-    'x-wirestate-setting': 'fragmentationThreshold',
-    minimum: 1,
-    maximum: 9007199254740991,
-    default: 16384,
-    description: 'Largest payload put in one outgoing frame when autoFragment is on. 16 KiB, as in WebSocket-Node, keeps frames well under common receive limits while the header overhead stays below 0.1 %.',
-  })),
-  OpenSSLCipherList: Type.Optional(Type.String({
-    'x-wirestate-setting': 'tlsCipherList',
-    description: 'OpenSSL cipher string restricting the cipher suites offered or accepted. Unset, Node\'s default list applies, which excludes known-weak suites.',
-  })),
-  SSLCACerts: Type.Optional(Type.Union([Type.String(), Type.Uint8Array(), Type.Array(Type.Union([Type.String(), Type.Uint8Array()]))], {
-    'x-wirestate-setting': 'tlsCa',
-    description: 'PEM certificates of the authorities trusted to sign the peer\'s certificate. Unset, a client trusts Node\'s bundled root store and a server verifying client certificates trusts nothing until given one.',
-  })),
-  SSLCertEncoded: Type.Optional(Type.Union([Type.String(), Type.Uint8Array(), Type.Array(Type.Union([Type.String(), Type.Uint8Array()]))], {
-    'x-wirestate-setting': 'tlsCert',
-    description: 'The endpoint\'s own certificate chain as PEM text or a Buffer, used with tlsKey. Unset, no certificate is presented (a TLS server then needs tlsPfx or tlsCertStore).',
-  })),
-  SSLCertStorePassword: Type.Optional(Type.String({
-    'x-wirestate-setting': 'tlsPassphrase',
-    description: 'Passphrase that unlocks tlsKey, tlsPfx or the certificate store. Unset, keys are taken to be unencrypted.',
-  })),
-  TcpNoDelay: Type.Optional(Type.Boolean({
-    'x-wirestate-setting': 'noDelay',
-    default: true,
-    description: 'Whether Nagle\'s algorithm is disabled so small frames go out at once. On by default: messages are already batched by the application, and ws and WebSocket-Node both disable Nagle.',
-  })),
-  WaitForCloseResponse: Type.Optional(Type.Boolean({
-    'x-wirestate-setting': 'waitForCloseResponse',
-    default: true,
-    description: 'Whether, after sending a close frame, wirestate waits (up to closeTimeout) for the peer\'s close frame before closing TCP, or closes at once. Waiting is the RFC\'s closing handshake and lets the peer tell a clean close from a failure.',
-  })),
-}, { additionalProperties: false, $id: 'wirestate/ipworks-client-options' });
-
-export type IpworksClientOptions = Static<typeof IpworksClientOptionsSchema>;
-
 /** The schema of each dialect, by role. */
 export const dialectSchemas = {
   ws: {
@@ -4704,11 +4576,9 @@ export const dialectSchemas = {
   },
   websocket: {
     server: WebsocketServerOptionsSchema,
-    client: WebsocketClientOptionsSchema,
   },
   ipworks: {
     server: IpworksServerOptionsSchema,
-    client: IpworksClientOptionsSchema,
   },
 };
 /** Each dialect's names for a role, mapped to their bindings. */
@@ -4824,20 +4694,6 @@ export const dialectBindings: { readonly [D in DialectName]: { readonly [R in Op
       parseExtensions: settingsTable.parseExtensions.dialects.websocket!,
       useNativeKeepalive: settingsTable.useNativeKeepalive.dialects.websocket!,
     },
-    client: {
-      assembleFragments: settingsTable.assembleFragments.dialects.websocket!,
-      clock: settingsTable.clock.dialects.websocket!,
-      closeTimeout: settingsTable.closeTimeout.dialects.websocket!,
-      disableNagleAlgorithm: settingsTable.noDelay.dialects.websocket!,
-      dropConnectionOnKeepaliveTimeout: settingsTable.dropConnectionOnKeepaliveTimeout.dialects.websocket!,
-      fragmentOutgoingMessages: settingsTable.autoFragment.dialects.websocket!,
-      fragmentationThreshold: settingsTable.fragmentationThreshold.dialects.websocket!,
-      keepalive: settingsTable.keepalive.dialects.websocket!,
-      keepaliveGracePeriod: settingsTable.keepaliveGracePeriod.dialects.websocket!,
-      keepaliveInterval: settingsTable.keepaliveInterval.dialects.websocket!,
-      maxReceivedFrameSize: settingsTable.maxReceivedFrameSize.dialects.websocket!,
-      maxReceivedMessageSize: settingsTable.maxPayload.dialects.websocket!,
-    },
   },
   ipworks: {
     server: {
@@ -4895,17 +4751,6 @@ export const dialectBindings: { readonly [D in DialectName]: { readonly [R in Op
       Timeout: settingsTable.connectionSendTimeout.dialects.ipworks!,
       UseIPv6: settingsTable.ipFamily.dialects.ipworks!,
       UseSSL: settingsTable.useTls.dialects.ipworks!,
-      WaitForCloseResponse: settingsTable.waitForCloseResponse.dialects.ipworks!,
-    },
-    client: {
-      BufferMessage: settingsTable.assembleFragments.dialects.ipworks!,
-      KeepAliveTime: settingsTable.tcpKeepAliveTime.dialects.ipworks!,
-      MaxFrameSize: settingsTable.fragmentationThreshold.dialects.ipworks!,
-      OpenSSLCipherList: settingsTable.tlsCipherList.dialects.ipworks!,
-      SSLCACerts: settingsTable.tlsCa.dialects.ipworks!,
-      SSLCertEncoded: settingsTable.tlsCert.dialects.ipworks!,
-      SSLCertStorePassword: settingsTable.tlsPassphrase.dialects.ipworks!,
-      TcpNoDelay: settingsTable.noDelay.dialects.ipworks!,
       WaitForCloseResponse: settingsTable.waitForCloseResponse.dialects.ipworks!,
     },
   },

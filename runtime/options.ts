@@ -130,6 +130,25 @@ function describeValue(value: unknown): string {
   return Array.isArray(value) ? 'an array' : 'an object';
 }
 
+function isPlainRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
+}
+
+/**
+ * Keeps a converted number only when it is exactly what the user wrote. TypeBox's Convert truncates
+ * (2.5 → 2, "1e6" → 1, "0x10" → 0) and turns true into 1; such a value is left as given, so the
+ * check that follows reports it instead of a different number being used in silence.
+ */
+function exactNumbers(raw: unknown, converted: unknown): unknown {
+  if (typeof converted === 'number') {
+    if (typeof raw === 'string') return raw.trim() !== '' && Number(raw) === converted ? converted : raw;
+    return Object.is(raw, converted) ? converted : raw;
+  }
+  if (Array.isArray(raw) && Array.isArray(converted) && raw.length === converted.length) return converted.map((item, i) => exactNumbers(raw[i], item));
+  if (isPlainRecord(raw) && isPlainRecord(converted)) return Object.fromEntries(Object.entries(converted).map(([k, item]) => [k, exactNumbers(raw[k], item)]));
+  return converted;
+}
+
 /**
  * Normalizes one dialect's options for a role into wirestate's canonical options, with every
  * canonical setting present (its default where neither the user nor the dialect set it). Throws
@@ -166,7 +185,7 @@ export function normalizeOptions<R extends OptionsRole>(dialect: DialectName | '
         continue;
       }
       // Convert only JSON-like values: live objects (servers, agents, callbacks) are checked as given.
-      if (typeof value !== 'function' && !(value instanceof Uint8Array)) value = Value.Convert(field.schema, value);
+      if (typeof value !== 'function' && !(value instanceof Uint8Array)) value = exactNumbers(value, Value.Convert(field.schema, value));
       const first = Value.Errors(field.schema, value).First();
       if (first) {
         const where = first.path && first.path !== '/' ? ` (at ${first.path})` : '';

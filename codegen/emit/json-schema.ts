@@ -31,6 +31,8 @@ function valueSchema(spec: SettingSpecT | SettingPropertySpecT, defaultValue: un
       return { enum: spec.values, ...common };
     case 'stringList':
       return { type: 'array', items: { type: 'string' }, ...common };
+    case 'stringMap':
+      return { type: 'object', additionalProperties: { type: 'string' }, ...common };
     case 'object': {
       const properties = 'properties' in spec && spec.properties ? spec.properties : {};
       const fields = sortedObject(Object.entries(properties).flatMap(([k, p]) => {
@@ -85,11 +87,12 @@ export function emitJsonSchemas(spec: ValidatedSpec): EmittedFile[] {
     const title = `${role === 'server' ? 'Server' : 'Client'}Options`;
     files.push({ path: schemaFileName('canonical', role), contents: document(`canonical-${role}`, title, properties) });
     for (const dialect of DialectNames) {
+      if (!spec.settings.value.dialects[dialect].roles.includes(role)) continue;
       const exposed = dialectSettings(settings, dialect, role);
       if (exposed.length === 0) continue;
       const props: Record<string, JsonSchema> = {};
       for (const { setting, binding } of exposed) {
-        const schema = valueSchema(setting, setting.type === 'object' ? objectDefault(setting) : dialectDefault(setting, dialect), binding.scale ?? 1);
+        const schema = valueSchema(setting, dialectDefault(setting, dialect), binding.scale ?? 1);
         if (schema) props[binding.name] = withUnit(schema, setting, setting.name);
       }
       const dialectTitle = `${dialect.charAt(0).toUpperCase()}${dialect.slice(1)}${title}`;

@@ -67,6 +67,8 @@ function typeSchema(spec: SettingSpecT | SettingPropertySpecT, defaultValue: unk
       return code(`Type.Union([${spec.values!.map((v) => `Type.Literal(${typeof v === 'string' ? quote(v) : v})`).join(', ')}], ${opts(defaultValue)})`);
     case 'stringList':
       return code(`Type.Array(Type.String(), ${opts(defaultValue)})`);
+    case 'stringMap':
+      return code(`Type.Record(Type.String(), Type.String(), ${opts(defaultValue)})`);
     case 'binary':
       return code(`Type.Union([Type.String(), Type.Uint8Array(), Type.Array(Type.Union([Type.String(), Type.Uint8Array()]))], ${opts(defaultValue)})`);
     case 'function':
@@ -178,7 +180,7 @@ export function emitOptions(project: Project, spec: ValidatedSpec): EmittedFile[
                 group: s.group,
                 roles: s.roles,
                 type: s.type,
-                default: s.type === 'object' ? objectDefault(s) : (s.default ?? null),
+                default: s.type === 'object' ? (objectDefault(s) ?? null) : (s.default ?? null),
                 minimum: s.minimum ?? null,
                 maximum: s.maximum ?? null,
                 unit: s.unit,
@@ -215,6 +217,7 @@ export function emitOptions(project: Project, spec: ValidatedSpec): EmittedFile[
   const bindingIndex: Record<string, Record<string, Record<string, unknown>>> = {};
   for (const dialect of DialectNames) {
     for (const role of ROLES) {
+      if (!spec.settings.value.dialects[dialect].roles.includes(role)) continue;
       const exposed = dialectSettings(settings, dialect, role);
       if (exposed.length === 0) continue;
       const name = schemaName(dialect, role);
@@ -268,10 +271,13 @@ export function emitOptions(project: Project, spec: ValidatedSpec): EmittedFile[
   return [finish(file, OUTPUT)];
 }
 
-/** An object setting's default as data: its properties' defaults, or the boolean given. */
+/**
+ * An object setting's default: the boolean given, or undefined when the spec gives none — the option
+ * is then unset (spec/README.md), exactly as the TypeBox schemas and the normalizer treat it. Its
+ * properties' defaults fill in an object the user gives; they are not a default of their own.
+ */
 export function objectDefault(setting: SettingSpecT): unknown {
-  if (typeof setting.default === 'boolean') return setting.default;
-  return sortedObject(Object.entries(setting.properties ?? {}).flatMap(([k, p]) => (p.default === undefined ? [] : [[k, p.default] as [string, unknown]])));
+  return setting.default ?? undefined;
 }
 
 function objectDefaultValue(setting: SettingSpecT): unknown {
