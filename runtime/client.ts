@@ -58,7 +58,7 @@ export function startClient(ws: WebSocket, address: string | URL, protocols: str
       localAddress: settings.localAddress as string | undefined,
     };
     if (url.secure) {
-      Object.assign(requestOptions, {
+      const tlsOptions: Record<string, unknown> = {
         ca: settings.tlsCa,
         cert: settings.tlsCert,
         key: settings.tlsKey,
@@ -68,7 +68,10 @@ export function startClient(ws: WebSocket, address: string | URL, protocols: str
         rejectUnauthorized: settings.tlsRejectUnauthorized !== false,
         checkServerIdentity: settings.checkServerIdentity,
         servername: (options.servername as string | undefined) ?? (isIP(hostname) ? '' : hostname),
-      });
+      };
+      // An option given as undefined would replace tls.connect's own default (checkServerIdentity
+      // undefined trips an assertion inside Node): pass only what is set.
+      for (const [name, value] of Object.entries(tlsOptions)) if (value !== undefined && value !== null) (requestOptions as Record<string, unknown>)[name] = value;
     }
     const req = (url.secure ? https : http).request(requestOptions);
     currentRequest = req;
