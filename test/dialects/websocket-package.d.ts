@@ -1,0 +1,2 @@
+// The `websocket` npm package (WebSocket-Node) ships no type declarations; the dialect tests use it untyped.
+declare module 'websocket';
