@@ -104,9 +104,11 @@ export class WebSocketServer extends EventEmitter {
     const o = this.options;
     const tls = o.useTls === true || ((o.tlsKey && o.tlsCert) || o.tlsPfx) ? true : false;
     const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
-      // A plain HTTP request to a WebSocket-only server (RFC 6455 section 4.2.2: 426 names the upgrade).
+      // A plain HTTP request to a WebSocket-only server (RFC 6455 section 4.2.2: 426 names the
+      // upgrade). Like every refused handshake, the connection is closed after the answer: a
+      // server that speaks nothing but WebSocket has no reason to keep an HTTP connection alive.
       const body = http.STATUS_CODES[426]!;
-      res.writeHead(426, { 'Content-Length': Buffer.byteLength(body), 'Content-Type': 'text/plain', Upgrade: 'websocket' });
+      res.writeHead(426, { 'Content-Length': Buffer.byteLength(body), 'Content-Type': 'text/plain', Upgrade: 'websocket', Connection: 'close' });
       res.end(body);
     };
     const server = tls
