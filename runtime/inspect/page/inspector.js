@@ -451,7 +451,7 @@
     pos.textContent = 'line ' + replay.position + ' / ' + total + (at ? ' · ' + at : '');
     $('replay-seek').max = total;
     $('replay-seek').value = replay.position;
-    $('replay-play').textContent = replay.playing ? '⏸' : '▶';
+    $('replay-play').textContent = replay.playing ? 'pause' : 'play';
     document.body.dataset.playing = replay.playing;
   }
 
