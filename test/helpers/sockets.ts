@@ -241,19 +241,25 @@ export interface RawFrame {
 }
 
 /** Builds one frame, any bits the test asks for (reserved opcodes, RSV bits, unmasked client frames …). */
-export function frame(opcode: number, payload: Buffer | string = Buffer.alloc(0), options: { fin?: boolean; rsv?: number; mask?: boolean; length?: number } = {}): Buffer {
+export function frame(
+  opcode: number,
+  payload: Buffer | string = Buffer.alloc(0),
+  options: { fin?: boolean; rsv?: number; mask?: boolean; length?: number | bigint; lengthForm?: 7 | 16 | 64 } = {},
+): Buffer {
   const data = typeof payload === 'string' ? Buffer.from(payload) : payload;
   const fin = options.fin ?? true;
   const mask = options.mask ?? true;
   const length = options.length ?? data.length;
+  // The length encoding: minimal unless the test asks for another form (RFC 6455 section 5.2).
+  const form = options.lengthForm ?? (length < 126 ? 7 : length < 65536 ? 16 : 64);
   let header: Buffer;
-  if (length < 126) {
+  if (form === 7) {
     header = Buffer.alloc(2);
-    header[1] = length;
-  } else if (length < 65536) {
+    header[1] = Number(length);
+  } else if (form === 16) {
     header = Buffer.alloc(4);
     header[1] = 126;
-    header.writeUInt16BE(length, 2);
+    header.writeUInt16BE(Number(length), 2);
   } else {
     header = Buffer.alloc(10);
     header[1] = 127;
