@@ -11,7 +11,7 @@ PORT ?= 8080
 APT_PACKAGES := python3-websockets spin graphviz chromium golang-go
 APT_STAMP := node_modules/.apt-$(shell echo $(APT_PACKAGES) | md5sum | cut -c1-8)
 
-.PHONY: help install system-deps generate build check test run clean
+.PHONY: help install system-deps generate build check test run clean bench
 
 help:
 	@echo "make run      install, generate, build, start the demo server on 127.0.0.1:$(PORT)"
@@ -73,3 +73,17 @@ run: generate build
 
 clean:
 	rm -rf dist
+
+# ------------------------------------------------------------------ benchmarks (bench/, issue 7)
+# wirestate against ws (pure JavaScript, and with its native helpers installed in bench/.native),
+# websocket and a plain TCP echo, as separate server processes on 127.0.0.1; medians over ROUNDS
+# (default 5) and ratios to pure-JS ws in bench/results/latest.{md,json}. QUICK=1: a one-minute smoke
+# run written to bench/results/quick.{md,json}. The open-files limit is raised for 10,000 connections.
+bench: build
+	@bash bench/native-setup.sh
+	ulimit -n "$$(ulimit -Hn)" 2>/dev/null; ROUNDS="$(ROUNDS)" QUICK="$(QUICK)" node dist/bench/run.js
+
+# CPU profiles (node --cpu-prof) of the wirestate server, and of ws for contrast: bench/results/profile.md.
+bench-profile: build
+	node dist/bench/profile.js
+.PHONY: bench-profile
