@@ -11,6 +11,7 @@ interface Command {
 
 const commands: Record<string, Command> = {
   serve: { summary: 'start the demo server: echo, broadcast and a page to try them', load: () => import('./serve.js') },
+  viz: { summary: 'lifecycle diagrams (mermaid, dot, svg) and recorded connections drawn over them', load: () => import('./viz.js') },
 };
 
 export function registerCommand(name: string, command: Command): void {
