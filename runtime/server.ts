@@ -51,7 +51,8 @@ export class WebSocketServer extends EventEmitter {
   private readonly _actor: Actor<typeof drivenServerMachine>;
   private readonly _servers: (http.Server | https.Server)[] = [];
   private readonly _ownsServer: boolean;
-  private readonly _upgradeListeners = new Map<http.Server | https.Server, (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void>();
+  /** What this server added to each http server it listens through, removed again when it stops accepting. */
+  private readonly _detach = new Map<http.Server | https.Server, () => void>();
   private _accepting = true;
   private _bindError: Error | null = null;
   private _closeCallbacks: ((error?: Error) => void)[] = [];
@@ -81,9 +82,7 @@ export class WebSocketServer extends EventEmitter {
         const servers = Array.isArray(o.server) ? o.server : [o.server];
         for (const server of servers as (http.Server | https.Server)[]) {
           this._servers.push(server);
-          this._attach(server);
-          server.on('listening', () => this.emit('listening'));
-          server.on('error', (error) => this.emit('error', error));
+          this._attach(server, true);
         }
       }
       this._actor.send({ type: 'ATTACHED' });
@@ -134,12 +133,23 @@ export class WebSocketServer extends EventEmitter {
     return server;
   }
 
-  private _attach(server: http.Server | https.Server): void {
-    const listener = (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+  /** Listens for upgrade requests on `server` (and, for a server the application owns, forwards its listening and error events). */
+  private _attach(server: http.Server | https.Server, forwardEvents = false): void {
+    const onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       this.handleUpgrade(req, socket, head, (ws) => this.emit('connection', ws, req));
     };
-    this._upgradeListeners.set(server, listener);
-    server.on('upgrade', listener);
+    const onListening = () => this.emit('listening');
+    const onError = (error: Error) => this.emit('error', error);
+    server.on('upgrade', onUpgrade);
+    if (forwardEvents) {
+      server.on('listening', onListening);
+      server.on('error', onError);
+    }
+    this._detach.set(server, () => {
+      server.removeListener('upgrade', onUpgrade);
+      server.removeListener('listening', onListening);
+      server.removeListener('error', onError);
+    });
   }
 
   /** ws: does this server handle the request's path? Override for custom routing. */
@@ -162,7 +172,9 @@ export class WebSocketServer extends EventEmitter {
     if (!isAllowed(remote, this.options.allowedClients)) return this._refuse(socket, req, protocolError('clientNotAllowed', remote));
     if (this.options.maxConnections > 0 && this._connections.size >= this.options.maxConnections) return this._refuse(socket, req, protocolError('tooManyConnections'));
 
-    const ws = WebSocket._serverSide(this.options, socket, req);
+    // ws's `WebSocket` option: the class of server-side connections, a subclass of ours.
+    const Class = (this.options.webSocketClass as unknown as typeof WebSocket | undefined) ?? WebSocket;
+    const ws = Class._serverSide(this.options, socket, req);
     ws._lifecycleObserver = this._lifecycleObserver;
     this._connections.add(ws);
     ws._onFinal = () => {
@@ -273,8 +285,8 @@ export class WebSocketServer extends EventEmitter {
 
   _stopAccepting(): void {
     this._accepting = false;
-    for (const [server, listener] of this._upgradeListeners) server.removeListener('upgrade', listener);
-    this._upgradeListeners.clear();
+    for (const detach of this._detach.values()) detach();
+    this._detach.clear();
     if (this._ownsServer) for (const server of this._servers) if (server.listening) server.close();
   }
 

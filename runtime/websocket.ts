@@ -198,7 +198,8 @@ export class WebSocket extends EventEmitter implements ConnectionHost {
 
   /** A server-side connection in the connecting state; the server completes or fails its handshake. */
   static _serverSide(settings: Required<ServerOptions>, socket: Duplex, req: IncomingMessage): WebSocket {
-    const ws = new WebSocket(null, undefined, undefined, { role: 'server', settings });
+    // `this`: the server may be configured with a subclass (ws's `WebSocket` option).
+    const ws = new this(null, undefined, undefined, { role: 'server', settings });
     ws._upgradeReq = req;
     ws._setSocket(socket);
     return ws;
@@ -224,11 +225,27 @@ export class WebSocket extends EventEmitter implements ConnectionHost {
         if (this.listenerCount('lifecycle') > 0) this.emit('lifecycle', step);
       }
     }
-    // User-visible events queued by actions run now that readyState reflects the new state.
+    // User-visible events queued by actions run now that readyState reflects the new state — or,
+    // when the step was caused by an application call (close(), terminate()), on the next tick, so
+    // that listeners added right after the call still hear them (ws emits these asynchronously too).
     if (this._pendingEmits.length > 0) {
       const pending = this._pendingEmits;
       this._pendingEmits = [];
-      for (const emit of pending) emit();
+      if (this._insideApiCall > 0) process.nextTick(runAll, pending);
+      else runAll(pending);
+    }
+  }
+
+  /** How deep we are inside an application call whose consequences must not be emitted synchronously. */
+  private _insideApiCall = 0;
+
+  /** Sends an event on behalf of an application call: what it makes visible is emitted on the next tick. */
+  private _dispatchFromApi(event: ConnectionEvent): void {
+    this._insideApiCall++;
+    try {
+      this._dispatch(event);
+    } finally {
+      this._insideApiCall--;
     }
   }
 
@@ -324,8 +341,10 @@ export class WebSocket extends EventEmitter implements ConnectionHost {
     this._stateDetail = error.message;
     this._receivedCode = undefined;
     this._protocolError = error;
-    if (this.listenerCount('error') > 0) this.emit('error', error);
+    // RFC 6455 section 7.1.7: fail the connection first (the machine sends the close frame and
+    // stops reading), then tell the application — which, as with ws, finds it already CLOSING.
     this._dispatch({ type: 'PROTOCOL_ERROR', errorId: error.id });
+    this._emitError(error);
   }
 
   private _protocolError: WebSocketProtocolError | null = null;
@@ -674,13 +693,13 @@ export class WebSocket extends EventEmitter implements ConnectionHost {
     if (Buffer.byteLength(text) > 123) throw new SyntaxError('The message must not be greater than 123 bytes');
     if (code === undefined && text.length > 0) throw new TypeError('A close reason needs a close code');
     if (this.readyState === WebSocket.CLOSED) return;
-    this._dispatch(code === undefined ? { type: 'CLOSE_REQUESTED', reason: text } : { type: 'CLOSE_REQUESTED', code, reason: text });
+    this._dispatchFromApi(code === undefined ? { type: 'CLOSE_REQUESTED', reason: text } : { type: 'CLOSE_REQUESTED', code, reason: text });
   }
 
   /** Destroys the connection at once, without a closing handshake. */
   terminate(): void {
     if (this.readyState === WebSocket.CLOSED) return;
-    this._dispatch({ type: 'TERMINATE_REQUESTED' });
+    this._dispatchFromApi({ type: 'TERMINATE_REQUESTED' });
   }
 
   pause(): void {
@@ -734,6 +753,10 @@ export class WebSocket extends EventEmitter implements ConnectionHost {
 
 for (const [index, name] of READY_STATE_NAMES.entries()) {
   Object.defineProperty(WebSocket.prototype, name, { value: index, enumerable: true });
+}
+
+function runAll(emits: (() => void)[]): void {
+  for (const emit of emits) emit();
 }
 
 function uncork(ws: WebSocket): void {

@@ -97,10 +97,16 @@ async function serverUnderTest(options: Record<string, unknown> = {}, listenForE
   const { socket, reader } = await rawClient(res, port);
   const { ws } = await connection;
   const errors: WebSocketProtocolError[] = [];
-  if (listenForErrors) ws.on('error', (error: WebSocketProtocolError) => errors.push(error));
+  const readyStatesOnError: number[] = [];
+  if (listenForErrors) {
+    ws.on('error', (error: WebSocketProtocolError) => {
+      errors.push(error);
+      readyStatesOnError.push(ws.readyState);
+    });
+  }
   const messages: Buffer[] = [];
   ws.on('message', (data: Buffer) => messages.push(data));
-  return { wss, url, ws, socket, reader, errors, messages, masked: true };
+  return { wss, url, ws, socket, reader, errors, readyStatesOnError, messages, masked: true };
 }
 
 /** A wirestate client and a raw server peer that completed its handshake (the peer's frames are unmasked). */
@@ -109,10 +115,14 @@ async function clientUnderTest(options: Record<string, unknown> = {}) {
   const { url } = await rawServer(res, (socket, reader) => (peer = { socket, reader }));
   const ws = await connect(res, url, [], { maxPayload: LIMIT, ...options });
   const errors: WebSocketProtocolError[] = [];
-  ws.on('error', (error: WebSocketProtocolError) => errors.push(error));
+  const readyStatesOnError: number[] = [];
+  ws.on('error', (error: WebSocketProtocolError) => {
+    errors.push(error);
+    readyStatesOnError.push(ws.readyState);
+  });
   const messages: Buffer[] = [];
   ws.on('message', (data: Buffer) => messages.push(data));
-  return { ws, socket: peer!.socket, reader: peer!.reader, errors, messages, masked: false };
+  return { ws, socket: peer!.socket, reader: peer!.reader, errors, readyStatesOnError, messages, masked: false };
 }
 
 describe('protocol violations from a raw peer (e2e)', function () {
@@ -124,7 +134,7 @@ describe('protocol violations from a raw peer (e2e)', function () {
         if (v.only && v.only !== role) continue;
         it(`${v.name} → close ${v.closeCode}, ${v.errorCode}`, async () => {
           const endpoint = role === 'server' ? await serverUnderTest() : await clientUnderTest();
-          const { ws, socket, reader, errors, messages, masked } = endpoint;
+          const { ws, socket, reader, errors, readyStatesOnError, messages, masked } = endpoint;
           const wsClosed = closed(ws);
           socket.write(v.bytes(masked));
           const close = await reader.closeFrame();
@@ -133,6 +143,8 @@ describe('protocol violations from a raw peer (e2e)', function () {
           expect(close.frame.masked).to.equal(role === 'client');
           expect(errors.map((e) => e.code)).to.deep.equal([v.errorCode]);
           expect(errors[0]!.closeCode).to.equal(v.closeCode);
+          // As in ws, the error is reported once the connection is already closing.
+          expect(readyStatesOnError).to.deep.equal([WebSocket.CLOSING]);
           expect(ws.readyState).to.be.oneOf([WebSocket.CLOSING, WebSocket.CLOSED]);
           // 7.1.7: after failing the connection nothing more is processed — not data, not a close.
           socket.write(Buffer.concat([text('after the failure', masked), closeWith(1000, masked, 'late')]));
