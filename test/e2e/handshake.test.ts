@@ -9,7 +9,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from '../../runtime/index.js';
 import type { WebSocketProtocolError } from '../../runtime/errors.js';
 import type net from 'node:net';
-import { FrameReader, Resources, connect, frame, nextMessage, rawRequest, startEchoServer, tcpConnect, upgradeRequest } from '../helpers/sockets.js';
+import { FrameReader, Resources, acceptFor, connect, frame, nextMessage, once, rawRequest, startEchoServer, tcpConnect, upgradeRequest } from '../helpers/sockets.js';
 
 const res = new Resources();
 afterEach(() => res.closeAll());
@@ -139,5 +139,69 @@ describe('opening handshake: noServer and handleUpgrade (e2e)', function () {
     expect(response.ended).to.equal(true);
     const ws = res.client(new WebSocket(`ws://127.0.0.1:${port}`));
     await new Promise((resolve) => ws.once('open', resolve));
+  });
+});
+
+describe("opening handshake: the client's reading of the server's response (e2e)", function () {
+  this.timeout(10000);
+
+  /** A raw TCP server answering every upgrade request with `answer(key)` (bytes after the head are kept open). */
+  async function answering(answer: (key: string) => string | null): Promise<string> {
+    const { rawServer: raw } = await import('../helpers/sockets.js');
+    const { url } = await raw(
+      res,
+      (socket) => {
+        let head = '';
+        socket.on('data', (chunk: Buffer) => {
+          head += chunk.toString('latin1');
+          if (!head.includes('\r\n\r\n')) return;
+          const key = /sec-websocket-key:\s*(\S+)/i.exec(head)?.[1] ?? '';
+          const response = answer(key);
+          if (response === null) socket.destroy();
+          else socket.write(response);
+        });
+      },
+      { answer: false },
+    );
+    return url;
+  }
+
+  const accept = (key: string) => acceptFor(key);
+  const switching = (lines: string[]) => `HTTP/1.1 101 Switching Protocols\r\n${lines.join('\r\n')}\r\n\r\n`;
+
+  const cases: { name: string; answer: (key: string) => string | null; protocols?: string[]; code?: string; message?: RegExp }[] = [
+    { name: 'a wrong Sec-WebSocket-Accept', answer: () => switching(['Upgrade: websocket', 'Connection: Upgrade', 'Sec-WebSocket-Accept: d3Jvbmcgd3Jvbmcgd3Jvbmcgdw==']), code: 'WS_ERR_INVALID_ACCEPT' },
+    { name: 'no Sec-WebSocket-Accept', answer: () => switching(['Upgrade: websocket', 'Connection: Upgrade']), code: 'WS_ERR_INVALID_ACCEPT' },
+    { name: 'Upgrade: h2c in the 101', answer: (key) => switching(['Upgrade: h2c', 'Connection: Upgrade', `Sec-WebSocket-Accept: ${accept(key)}`]), code: 'WS_ERR_INVALID_RESPONSE_UPGRADE' },
+    { name: 'a subprotocol that was not requested', answer: (key) => switching(['Upgrade: websocket', 'Connection: Upgrade', `Sec-WebSocket-Accept: ${accept(key)}`, 'Sec-WebSocket-Protocol: chat']), code: 'WS_ERR_INVALID_SUBPROTOCOL' },
+    { name: 'a subprotocol other than the ones requested', protocols: ['a', 'b'], answer: (key) => switching(['Upgrade: websocket', 'Connection: Upgrade', `Sec-WebSocket-Accept: ${accept(key)}`, 'Sec-WebSocket-Protocol: c']), code: 'WS_ERR_INVALID_SUBPROTOCOL' },
+    { name: 'no subprotocol when one was requested', protocols: ['a'], answer: (key) => switching(['Upgrade: websocket', 'Connection: Upgrade', `Sec-WebSocket-Accept: ${accept(key)}`]), code: 'WS_ERR_MISSING_SUBPROTOCOL' },
+    { name: 'an extension that was not requested', answer: (key) => switching(['Upgrade: websocket', 'Connection: Upgrade', `Sec-WebSocket-Accept: ${accept(key)}`, 'Sec-WebSocket-Extensions: permessage-deflate']), code: 'WS_ERR_INVALID_EXTENSION' },
+    { name: 'a 200 instead of a 101', answer: () => 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok', code: 'WS_ERR_UNEXPECTED_RESPONSE', message: /^Unexpected server response: 200$/ },
+    { name: 'the connection closed without an answer', answer: () => null, message: /socket hang up|ECONNRESET/ },
+  ];
+
+  for (const c of cases) {
+    it(`${c.name} → error${c.code ? ` ${c.code}` : ''}, close 1006, never open`, async () => {
+      const url = await answering(c.answer);
+      const ws = res.client(new WebSocket(url, c.protocols ?? []));
+      let opened = false;
+      ws.on('open', () => (opened = true));
+      const errorEvent = once(ws, 'error');
+      const closeEvent = once(ws, 'close');
+      const [error] = (await errorEvent) as [Error & { code?: string }];
+      if (c.code) expect(error.code).to.equal(c.code);
+      if (c.message) expect(error.message).to.match(c.message);
+      expect((await closeEvent)[0]).to.equal(1006);
+      expect(opened).to.equal(false);
+      expect(ws.lifecycle).to.equal('terminated');
+    });
+  }
+
+  it('a correct 101 with the chosen subprotocol opens the connection', async () => {
+    const url = await answering((key) => switching(['Upgrade: websocket', 'Connection: Upgrade', `Sec-WebSocket-Accept: ${accept(key)}`, 'Sec-WebSocket-Protocol: b']));
+    const ws = res.client(new WebSocket(url, ['a', 'b']));
+    await once(ws, 'open');
+    expect(ws.protocol).to.equal('b');
   });
 });
