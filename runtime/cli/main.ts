@@ -12,6 +12,7 @@ interface Command {
 const commands: Record<string, Command> = {
   serve: { summary: 'start the demo server: echo, broadcast and a page to try them', load: () => import('./serve.js') },
   viz: { summary: 'lifecycle diagrams (mermaid, dot, svg) and recorded connections drawn over them', load: () => import('./viz.js') },
+  bindings: { summary: 'typed option bindings for python, go, rust, csharp, java, typescript', load: () => import('./bindings.js') },
 };
 
 export function registerCommand(name: string, command: Command): void {
