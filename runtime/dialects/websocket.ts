@@ -723,9 +723,18 @@ export class WebSocketServer extends EventEmitter {
     request.once('requestResolved', resolved);
     req.socket.once('close', resolved);
     request.once('requestAccepted', (connection: WebSocketConnection) => this._onAccepted(connection));
-    if (!this.config.autoAcceptConnections && this.listenerCount('request') > 0) this.emit('request', request);
-    else if (this.config.autoAcceptConnections) request.accept(request.requestedProtocols[0], request.origin);
-    else request.reject(404, 'No handler is configured to accept the connection.');
+    try {
+      if (!this.config.autoAcceptConnections && this.listenerCount('request') > 0) this.emit('request', request);
+      else if (this.config.autoAcceptConnections) request.accept(request.requestedProtocols[0], request.origin);
+      else request.reject(404, 'No handler is configured to accept the connection.');
+    } catch (error) {
+      // As with WebSocket-Node, an exception thrown by a 'request' listener is the application's: it
+      // escapes (as an uncaught exception) instead of being swallowed by the engine; the client gets 500.
+      if (!request.resolved) request.reject(500);
+      process.nextTick(() => {
+        throw error;
+      });
+    }
   }
 
   /** The engine opened a connection (synchronously, inside request.accept(), once the 101 is written). */
