@@ -110,9 +110,18 @@ export class WebSocketServer extends EventEmitter {
       res.writeHead(426, { 'Content-Length': Buffer.byteLength(body), 'Content-Type': 'text/plain', Upgrade: 'websocket', Connection: 'close' });
       res.end(body);
     };
+    // The opening handshake's request must arrive within handshakeTimeout (slowloris), RFC 6455
+    // section 4.1: Node answers a request still incomplete after headersTimeout with 408 and closes
+    // it, but only checks every connectionsCheckingInterval (30 s by default) — so check at least
+    // twice per timeout.
+    const timeouts: http.ServerOptions =
+      o.handshakeTimeout > 0
+        ? { headersTimeout: o.handshakeTimeout, requestTimeout: o.handshakeTimeout, connectionsCheckingInterval: Math.max(10, Math.min(30_000, Math.floor(o.handshakeTimeout / 2))) }
+        : {};
     const server = tls
       ? https.createServer(
           {
+            ...timeouts,
             key: o.tlsKey as string | Buffer | undefined,
             cert: o.tlsCert as string | Buffer | undefined,
             pfx: o.tlsPfx as string | Buffer | undefined,
@@ -124,12 +133,7 @@ export class WebSocketServer extends EventEmitter {
           },
           handler,
         )
-      : http.createServer(handler);
-    // The opening handshake's request must arrive within handshakeTimeout (slowloris), RFC 6455 section 4.1.
-    if (o.handshakeTimeout > 0) {
-      server.headersTimeout = o.handshakeTimeout;
-      server.requestTimeout = o.handshakeTimeout;
-    }
+      : http.createServer(timeouts, handler);
     return server;
   }
 

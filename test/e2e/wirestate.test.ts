@@ -27,6 +27,7 @@ import {
   nextMessage,
   once,
   rawClient,
+  rawRequest,
   rawServer,
   startEchoServer,
   startServer,
@@ -696,6 +697,23 @@ describe('wirestate server ↔ wirestate client (e2e)', function () {
       const clientClosed = closed(ws);
       await error;
       expect((await clientClosed).code).to.equal(1006);
+    });
+
+    it('server handshake timeout: a client that never finishes its request gets 408 and is closed', async () => {
+      const { port } = await startServer(res, { handshakeTimeout: 60 });
+      const started = Date.now();
+      const response = await rawRequest(res, port, 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n', 2000);
+      expect(response.status).to.equal(408);
+      expect(response.ended).to.equal(true);
+      expect(Date.now() - started).to.be.lessThan(1000);
+    });
+
+    it('handshakeTimeout ends with the handshake: an open connection outlives it', async () => {
+      const { url } = await startEchoServer(res, { handshakeTimeout: 30 });
+      const ws = await connect(res, url);
+      await delay(100); // more than three times the timeout, and several of Node's connection checks
+      ws.send('still open');
+      expect((await nextMessage(ws)).data.toString()).to.equal('still open');
     });
 
     it('client handshake timeout: a server that accepts TCP but never answers → WS_ERR_HANDSHAKE_TIMEOUT and 1006', async () => {
