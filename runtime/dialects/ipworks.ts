@@ -1035,7 +1035,19 @@ export class WebSocketServer extends EventEmitter<IPWorksEvents> {
     const keepAlive = (settings.tcpKeepAliveTime as number | undefined) ?? 0;
     if (keepAlive > 0) socket.setKeepAlive(true, keepAlive);
     if (this._tlsHub) this._startTls(socket, id, this._tlsHub);
-    else this._http.emit('connection', socket);
+    else this._toHttp(socket);
+  }
+
+  /**
+   * Hands a connection to the HTTP parser. The opening handshake must complete within
+   * handshakeTimeout (RFC 6455 section 4.1; slowloris): the internal http.Server never listens, so
+   * its own header timeouts do not run, and the socket's idle timeout stands in until the runtime
+   * takes the socket over at the upgrade (which clears it).
+   */
+  private _toHttp(socket: net.Socket): void {
+    const limit = (this._settings.handshakeTimeout as number | undefined) ?? 0;
+    if (limit > 0) socket.setTimeout(limit, () => socket.destroy());
+    this._http.emit('connection', socket);
   }
 
   private _createTlsHub(options: tls.TlsOptions): tls.Server {
@@ -1145,7 +1157,7 @@ export class WebSocketServer extends EventEmitter<IPWorksEvents> {
         return;
       }
     }
-    this._http.emit('connection', tlsSocket);
+    this._toHttp(tlsSocket);
   }
 
   /** The engine's verifyClient hook: WebSocketOpenRequest decides, by its statusCode. */

@@ -328,6 +328,22 @@ describe('wirestate/websocket (WebSocket-Node API)', function () {
       expect(connection.protocol).to.equal('first');
     });
 
+    it('a hybi-08 (version 8) request is answered 426 with Sec-WebSocket-Version: 13 (wirestate speaks RFC 6455 only)', async () => {
+      const { wss, port } = await mount({ keepalive: false, autoAcceptConnections: true });
+      const upgradeError = once<[Error]>(wss, 'upgradeError');
+      const answer = await rawRequest(port, [
+        'GET / HTTP/1.1',
+        `Host: 127.0.0.1:${port}`,
+        'Upgrade: websocket',
+        'Connection: Upgrade',
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+        'Sec-WebSocket-Version: 8',
+      ]);
+      expect(answer.status).to.equal(426);
+      expect(answer.head).to.match(/Sec-WebSocket-Version: 13/i);
+      await upgradeError;
+    });
+
     it('upgradeError reports a malformed upgrade request, which is answered 400', async () => {
       const { wss, port } = await mount({ keepalive: false, autoAcceptConnections: true });
       const upgradeError = once<[Error]>(wss, 'upgradeError');
