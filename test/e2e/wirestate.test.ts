@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { SimulatedClock } from 'xstate';
-import { WebSocket, WebSocketServer, type LifecycleStep } from '../../runtime/index.js';
+import { WebSocket, WebSocketServer, createWebSocketStream, type LifecycleStep } from '../../runtime/index.js';
 import type { WsEvent, CloseEvent, MessageEvent } from '../../runtime/event-target.js';
 import {
   Resources,
@@ -618,6 +618,21 @@ describe('wirestate server ↔ wirestate client (e2e)', function () {
       expect(ws.readyState).to.equal(WebSocket.OPEN);
     });
 
+    it('keep-alive on real timers (interval 20 ms, grace 20 ms): the silent raw peer is dropped, the wirestate client is not', async () => {
+      const { wss, port, url } = await startServer(res, { keepalive: true, keepaliveInterval: 20, keepaliveGracePeriod: 20 });
+      const silentConnection = nextConnection(wss);
+      const { reader } = await rawClient(res, port);
+      const { ws: silent } = await silentConnection;
+      const { client, server: answering } = await connectPair(res, wss, url);
+      let pongs = 0;
+      answering.on('pong', () => pongs++);
+      expect(await closed(silent)).to.deep.equal({ code: 1006, reason: '' });
+      expect(reader.frames.filter((f) => f.opcode === 0x9).length).to.be.greaterThan(0);
+      await delay(80);
+      expect(pongs).to.be.greaterThan(1);
+      expect([client.readyState, answering.readyState]).to.deep.equal([WebSocket.OPEN, WebSocket.OPEN]);
+    });
+
     it('keep-alive: traffic from the peer counts as a sign of life (no ping sent)', async () => {
       const clock = new SimulatedClock();
       const { wss, url } = await startServer(res, { keepalive: true, keepaliveInterval: 1000, keepaliveGracePeriod: 500, clock });
@@ -1169,6 +1184,24 @@ describe('wirestate server ↔ wirestate client (e2e)', function () {
         const refused = await refusedWith(new WebSocket(`ws://127.0.0.1:${port}/`));
         expect(refused.status).to.equal(302);
       });
+    });
+  });
+
+  describe('createWebSocketStream', () => {
+    it('a Duplex over a connection: what is written is sent, messages are read, end() closes', async () => {
+      const { wss, url } = await startServer(res);
+      wss.on('connection', (ws: WebSocket) => {
+        const duplex = createWebSocketStream(ws);
+        duplex.pipe(duplex); // echo through the stream API
+      });
+      const ws = res.client(new WebSocket(url));
+      const duplex = createWebSocketStream(ws, { encoding: 'utf8' } as never);
+      duplex.write('written before open');
+      const [chunk] = await once(duplex, 'data');
+      expect(chunk).to.equal('written before open');
+      const clientClosed = closed(ws);
+      duplex.end();
+      expect((await clientClosed).code).to.equal(1005);
     });
   });
 
