@@ -57,6 +57,7 @@ export class PageServer {
   private readonly _wss: WebSocketServer;
   private readonly _options: PageServerOptions;
   private _url: string | null = null;
+  private _closed = false;
 
   constructor(options: PageServerOptions) {
     this._options = options;
@@ -75,6 +76,12 @@ export class PageServer {
       this.http.once('error', reject);
       this.http.listen(this._options.port, this._options.host, () => {
         this.http.removeListener('error', reject);
+        // Closed while the listener was being bound: stop now rather than keep the process alive.
+        if (this._closed) {
+          this.http.close();
+          reject(new Error('the inspector was closed before it listened'));
+          return;
+        }
         const { port } = this.http.address() as AddressInfo;
         const host = this._options.host.includes(':') ? `[${this._options.host}]` : this._options.host;
         this._url = `http://${host}:${port}/`;
@@ -101,6 +108,7 @@ export class PageServer {
 
   /** Closes every page's WebSocket (1001) and the HTTP server. */
   close(): Promise<void> {
+    this._closed = true;
     return new Promise((resolve) => {
       for (const client of this.clients) client.close(1001, 'inspector stopped');
       this._wss.close(() => undefined);

@@ -185,7 +185,7 @@ export function inspectorOf(wss: WebSocketServer): Inspector | null {
 export class Inspector extends EventEmitter {
   readonly options: ResolvedInspectorOptions;
   readonly wss: WebSocketServer;
-  /** Resolves to the page's URL once the HTTP server listens (to null when serve is false). */
+  /** Resolves to the page's URL once the HTTP server listens (to null when serve is false or it was closed first). */
   readonly ready: Promise<string | null>;
   private readonly _records = new Map<number, ConnectionRecord>();
   private readonly _bySocket = new WeakMap<WebSocket, ConnectionRecord>();
@@ -232,6 +232,7 @@ export class Inspector extends EventEmitter {
             return url;
           },
           (error: Error) => {
+            if (this._stopped) return null; // closed before it listened
             this._error(error);
             throw error;
           },

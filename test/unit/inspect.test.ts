@@ -211,6 +211,15 @@ describe('inspector', () => {
     });
   });
 
+  it('closed before its HTTP server listens, it does not keep listening', async () => {
+    const wss = new WebSocketServer({ noServer: true });
+    const inspector = attachInspector(wss, { port: 0 });
+    await inspector.close();
+    expect(await inspector.ready).to.equal(null);
+    expect(inspector.url).to.equal(null);
+    await closeServer(wss);
+  });
+
   describe('HTTP server', () => {
     let wss: WebSocketServer;
     let inspector: Inspector;
