@@ -422,6 +422,19 @@ describe('wirestate server ↔ wirestate client (e2e)', function () {
       expect(received).to.equal(0);
     });
 
+    it('honours {binary} for strings, and {mask: false} really sends an unmasked frame (which the server refuses)', async () => {
+      const { wss, url } = await startServer(res);
+      const { client, server } = await connectPair(res, wss, url);
+      const asBinary = nextMessage(server);
+      client.send('abc', { binary: true });
+      expect(await asBinary).to.deep.equal({ data: Buffer.from('abc'), isBinary: true });
+      const serverError = once(server, 'error');
+      const clientClosed = closed(client);
+      client.send('unmasked', { mask: false });
+      expect(((await serverError)[0] as { code: string }).code).to.equal('WS_ERR_EXPECTED_MASK');
+      expect((await clientClosed).code).to.equal(1002);
+    });
+
     it('calls back with no error once the data is written', async () => {
       const { url } = await startEchoServer(res);
       const ws = await connect(res, url);
@@ -937,14 +950,13 @@ describe('wirestate server ↔ wirestate client (e2e)', function () {
     });
 
     it('maxConnections: the connection over the limit is refused with 503', async () => {
-      const { url } = await startEchoServer(res, { maxConnections: 1 });
-      const first = await connect(res, url);
+      const { wss, url } = await startEchoServer(res, { maxConnections: 1 });
+      const { client: first, server: firstOnServer } = await connectPair(res, wss, url);
       expect((await refusedWith(new WebSocket(url))).status).to.equal(503);
-      // Once the first one is gone there is room again.
-      const firstClosed = closed(first);
+      // Once the first one is gone (on the server's side too) there is room again.
+      const gone = closed(firstOnServer);
       first.close();
-      await firstClosed;
-      await delay(10);
+      await gone;
       await connect(res, url);
     });
 
