@@ -1,0 +1,40 @@
+/** The opening handshake (RFC 6455 section 4, RFC 7692 extension headers), without I/O. */
+export {
+  connectionHasUpgrade,
+  formatExtensions,
+  headerValue,
+  isToken,
+  isTokenChar,
+  parseExtensionOffers,
+  parseTokenList,
+  type ExtensionOffer,
+  type ExtensionOfferInput,
+} from './headers.js';
+export {
+  acceptKeyFor,
+  buildAcceptHeaders,
+  buildRejectResponse,
+  isValidKey,
+  selectSubprotocol,
+  serializeResponseHead,
+  validateUpgradeRequest,
+  WEBSOCKET_GUID,
+  WEBSOCKET_VERSION,
+  type UpgradeRequestLike,
+  type UpgradeValidation,
+  type ValidatedUpgrade,
+} from './server.js';
+export {
+  buildClientRequestHeaders,
+  generateKey,
+  parseWebSocketUrl,
+  SUPPORTED_CLIENT_VERSIONS,
+  validateProtocols,
+  verifyServerResponse,
+  type ClientRequestOptions,
+  type ClientRequestPlan,
+  type ExpectedHandshake,
+  type ParsedWebSocketUrl,
+  type ResponseVerification,
+  type ServerResponseLike,
+} from './client.js';
