@@ -4289,7 +4289,7 @@ export const IpworksServerOptionsSchema = Type.Object({
   })),
   BufferMessage: Type.Optional(Type.Boolean({
     'x-wirestate-setting': 'assembleFragments',
-    default: true,
+    default: false,
     description: 'Whether a fragmented message is reassembled and delivered whole (true) or each piece is delivered as it arrives with an end-of-message mark (false). Whole messages are what nearly every application wants, and maxPayload still bounds the buffer.',
   })),
   CodePage: Type.Optional(Type.Integer({
@@ -4312,14 +4312,14 @@ export const IpworksServerOptionsSchema = Type.Object({
   DefaultConnectionTimeout: Type.Optional(Type.Integer({
     'x-wirestate-setting': 'tlsHandshakeTimeout',
     minimum: 0,
-    maximum: 2147483.647,
+    maximum: 2147483,
     default: 10,
     description: 'How long a TLS handshake may take before the socket is dropped; 0 means no limit. Ten seconds rather than Node\'s two minutes, because a handshake needs a few round trips and half-open handshakes are a cheap way to exhaust a server.',
   })),
   DefaultTimeout: Type.Optional(Type.Integer({
     'x-wirestate-setting': 'sendTimeout',
     minimum: 0,
-    maximum: 2147483.647,
+    maximum: 2147483,
     default: 0,
     description: 'How long a send may make no progress (no bytes drained to the socket) before it fails with an error; 0 means sends never time out and backpressure is left to sendHighWaterMark. 0 is the default, as in IPWorks 2020 and ws.',
   })),
@@ -4546,7 +4546,7 @@ export const IpworksServerOptionsSchema = Type.Object({
   Timeout: Type.Optional(Type.Integer({
     'x-wirestate-setting': 'connectionSendTimeout',
     minimum: 0,
-    maximum: 2147483.647,
+    maximum: 2147483,
     description: 'Per connection, overrides sendTimeout for that connection only. Unset, the connection keeps the sendTimeout it was given when accepted.',
   })),
   UseIPv6: Type.Optional(Type.Union([Type.Literal('ipv4'), Type.Literal('ipv6'), Type.Literal('both')], {

@@ -18,8 +18,8 @@ function valueSchema(spec: SettingSpecT | SettingPropertySpecT, defaultValue: un
     case 'integer':
       return {
         type: 'integer',
-        ...(spec.minimum !== undefined ? { minimum: spec.minimum / scale } : {}),
-        ...(spec.maximum !== undefined ? { maximum: spec.maximum / scale } : {}),
+        ...(spec.minimum !== undefined ? { minimum: Math.ceil(spec.minimum / scale) } : {}),
+        ...(spec.maximum !== undefined ? { maximum: Math.floor(spec.maximum / scale) } : {}),
         ...common,
       };
     case 'boolean':

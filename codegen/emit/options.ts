@@ -54,7 +54,7 @@ function propertySchema(property: SettingPropertySpecT): Code {
 
 /** The TypeBox expression for one setting or object property, as code. */
 function typeSchema(spec: SettingSpecT | SettingPropertySpecT, defaultValue: unknown, extra: Record<string, unknown>, scale = 1): Code {
-  const scaled = { ...spec, minimum: spec.minimum === undefined ? undefined : spec.minimum / scale, maximum: spec.maximum === undefined ? undefined : spec.maximum / scale };
+  const scaled = { ...spec, minimum: spec.minimum === undefined ? undefined : Math.ceil(spec.minimum / scale), maximum: spec.maximum === undefined ? undefined : Math.floor(spec.maximum / scale) };
   const opts = (d: unknown) => literalCode(annotations(scaled, d, extra));
   switch (spec.type) {
     case 'integer':

@@ -567,7 +567,7 @@ describe('wirestate/ipworks (IPWorks WebSocketServer API)', function () {
     });
 
     it('BufferMessage=true delivers whole messages; false one DataIn per frame, EOM on the last', async () => {
-      const buffered = await start();
+      const buffered = await start({ BufferMessage: true });
       const a = await pair(buffered);
       const whole = collect<DataInEvent>(buffered, 'DataIn');
       a.client.send('abc', { fin: false });

@@ -978,8 +978,9 @@ describe('codegen: the generated tables agree with spec/settings.yaml', () => {
             const expected = expectedDialectDefault(s, dialect);
             if (expected === undefined) expect(p, where).to.not.have.property('default');
             else expect(p.default, where).to.deep.equal(expected);
-            if (s.type === 'integer' && s.minimum !== undefined) expect(p.minimum, where).to.equal(s.minimum / (b.scale ?? 1));
-            if (s.type === 'integer' && s.maximum !== undefined) expect(p.maximum, where).to.equal(s.maximum / (b.scale ?? 1));
+            // Scaled into the dialect's unit and kept whole: the range of an integer option is integers.
+            if (s.type === 'integer' && s.minimum !== undefined) expect(p.minimum, where).to.equal(Math.ceil(s.minimum / (b.scale ?? 1)));
+            if (s.type === 'integer' && s.maximum !== undefined) expect(p.maximum, where).to.equal(Math.floor(s.maximum / (b.scale ?? 1)));
           }
         }
       }
