@@ -12,6 +12,7 @@ export { connectionMachine } from '../generated/connection.machine.generated.js'
 export { serverMachine } from '../generated/server.machine.generated.js';
 export { settingsTable } from '../generated/options.generated.js';
 export { createWebSocketStream } from './stream.js';
+export { recordLifecycle, type LineSink, type RecordOptions } from './viz/record.js';
 import { WebSocket } from './websocket.js';
 import { WebSocketServer } from './server.js';
 export default WebSocket;

@@ -34,7 +34,9 @@ export async function renderConnections(lines: TraceLine[], graph: DotGraph, con
     const group = groups.get(id);
     if (!group) throw new Error(`connection ${id} is not in the trace (it has ${[...groups.keys()].join(', ') || 'none'})`);
     const view = buildConnectionView(group, graph);
-    rendered.push({ view, diagramSvg: await renderSvg(highlightDot(graph, highlightOf(view))) });
+    const svg = await renderSvg(highlightDot(graph, highlightOf(view)));
+    // Graphviz writes every '-' as '&#45;' (for the sake of its comments, which are dropped here).
+    rendered.push({ view, diagramSvg: svg.replace(/<!--[\s\S]*?-->\n?/g, '').replace(/&#45;/g, '-') });
   }
   return rendered;
 }
