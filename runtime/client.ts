@@ -9,6 +9,7 @@ import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { buildClientRequestHeaders, generateKey, parseWebSocketUrl, validateProtocols, verifyServerResponse } from './handshake/client.js';
 import { protocolError } from './errors.js';
+import { acceptResponse, buildOffer, PerMessageDeflate, EXTENSION_NAME, type DeflateConfig } from './extensions/permessage-deflate.js';
 import type { ClientOptionsInput, WebSocket } from './websocket.js';
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
@@ -36,10 +37,15 @@ export function startClient(ws: WebSocket, address: string | URL, protocols: str
     else ws._dispatch({ type: 'SOCKET_CLOSED' });
   };
 
+  // ws's client option perMessageDeflate (canonical clientPerMessageDeflate): offered when enabled.
+  const deflateSetting = settings.clientPerMessageDeflate as boolean | DeflateConfig | undefined;
+  const deflateConfig: DeflateConfig | undefined = deflateSetting ? (deflateSetting === true ? {} : deflateSetting) : undefined;
+
   const request = (url: ReturnType<typeof parseWebSocketUrl>) => {
     const key = generateKey();
     const headers = buildClientRequestHeaders({
       key,
+      extensions: deflateConfig ? buildOffer(deflateConfig) : undefined,
       protocols: requested,
       origin: settings.origin as string | undefined,
       headers: settings.headers as Record<string, string> | undefined,
@@ -119,15 +125,23 @@ export function startClient(ws: WebSocket, address: string | URL, protocols: str
         return;
       }
       ws.emit('upgrade', res);
-      const verdict = verifyServerResponse(res, { key, protocols: requested, extensionsOffered: [] });
+      const verdict = verifyServerResponse(res, { key, protocols: requested, extensionsOffered: deflateConfig ? [EXTENSION_NAME] : [] });
       if (!verdict.ok) {
         socket.destroy();
         fail(verdict.error, verdict.error.id);
         return;
       }
+      // RFC 7692 section 7.1: a response the client cannot accept fails the connection.
+      const negotiated = deflateConfig ? acceptResponse(verdict.extensions, deflateConfig) : { ok: true as const, params: undefined };
+      if (!negotiated.ok) {
+        socket.destroy();
+        fail(negotiated.error, negotiated.error.id);
+        return;
+      }
       settled = true;
       ws._setSocket(socket);
-      ws._open(verdict.protocol, Object.fromEntries(verdict.extensions.map((e) => [e.name, e.params])), head);
+      const deflate = negotiated.params ? new PerMessageDeflate(negotiated.params, 'client', deflateConfig!, Number(settings.maxPayload ?? 0)) : null;
+      ws._open(verdict.protocol, deflate ? deflate.describe() : {}, head, deflate);
     });
 
     req.end();

@@ -17,6 +17,8 @@ import { protocolError, type WebSocketProtocolError } from './errors.js';
 import { buildAcceptHeaders, buildRejectResponse, selectSubprotocol, serializeResponseHead, validateUpgradeRequest } from './handshake/server.js';
 import { normalizeOptions, type ServerOptions } from './options.js';
 import { WebSocket, type LifecycleObserver } from './websocket.js';
+import { acceptOffer, PerMessageDeflate, type DeflateConfig } from './extensions/permessage-deflate.js';
+import { maybeInspect } from './inspect/index.js';
 
 export interface VerifyClientInfo {
   origin: string | undefined;
@@ -68,6 +70,8 @@ export class WebSocketServer extends EventEmitter {
     if (o.clientTracking === false) (this as { clients: Set<WebSocket> | undefined }).clients = undefined;
     this._actor = createActor(drivenServerMachine, { input: { role: 'server', host: this } }) as Actor<typeof drivenServerMachine>;
     this._actor.start();
+    // The live view (the inspect setting): off by default, and then nothing is recorded.
+    maybeInspect(this);
 
     if (o.port !== undefined && o.port !== null) {
       const server = this._createServer();
@@ -200,7 +204,10 @@ export class WebSocketServer extends EventEmitter {
         const chosen = selectSubprotocol(protocols, handleProtocols as never, req);
         protocol = chosen === false ? undefined : chosen;
       }
-      const headers = buildAcceptHeaders(key, protocol, undefined);
+      // RFC 7692 section 5: accept the first acceptable permessage-deflate offer when enabled.
+      const deflateSetting = this.options.perMessageDeflate as boolean | DeflateConfig | undefined;
+      const accepted = deflateSetting ? acceptOffer(validated.upgrade.extensions, deflateSetting === true ? {} : deflateSetting) : undefined;
+      const headers = buildAcceptHeaders(key, protocol, accepted?.response);
       this.emit('headers', headers, req);
       socket.write(serializeResponseHead(headers));
       ws.data = data;
@@ -208,7 +215,8 @@ export class WebSocketServer extends EventEmitter {
         this.clients?.add(opened);
         callback(opened, req);
       };
-      ws._open(protocol ?? '', {}, head);
+      const deflate = accepted ? new PerMessageDeflate(accepted.params, 'server', deflateSetting === true ? {} : (deflateSetting as DeflateConfig), this.options.maxPayload) : null;
+      ws._open(protocol ?? '', deflate ? deflate.describe() : {}, head, deflate);
     };
     const reject = (code: number, message: string | undefined, headers: Record<string, string> | undefined) => {
       if (ws.readyState !== WebSocket.CONNECTING) return;

@@ -27,6 +27,8 @@ import { FrameParser, type ParserSink } from './codec/parser.js';
 import { closePayload, fragmentPayload, serializeFrame } from './codec/serializer.js';
 import { protocolError, type WebSocketProtocolError } from './errors.js';
 import { drivenConnectionMachine, type ConnectionHost } from './machine-host.js';
+import { PerMessageDeflate } from './extensions/permessage-deflate.js';
+import { isValidUtf8 } from './codec/utf8.js';
 import { normalizeOptions, type ClientOptions, type ServerOptions } from './options.js';
 import {
   addEventListener,
@@ -152,6 +154,11 @@ export class WebSocket extends EventEmitter implements ConnectionHost {
   private _bytesSent = 0;
   private _fragmentedSend: number | null = null;
   private _corked = false;
+  private _deflate: PerMessageDeflate | null = null;
+  /** Frame writes waiting behind a compression in progress, in send order. */
+  private _outbound: { ready: boolean; bytes: number; run: () => void }[] = [];
+  private _flushing = false;
+  private _queuedBytes = 0;
   private _stateDetail: string | null = null;
   /** Called by the server on open (instead of emitting 'open', which ws does not do on server sockets). */
   _onServerOpen: ((ws: WebSocket) => void) | null = null;
@@ -278,10 +285,11 @@ export class WebSocket extends EventEmitter implements ConnectionHost {
   }
 
   /** The handshake succeeded: start framing over the socket, replaying bytes that came with the upgrade. */
-  _open(protocol: string, extensions: Record<string, unknown>, head: Buffer): void {
+  _open(protocol: string, extensions: Record<string, unknown>, head: Buffer, deflate: PerMessageDeflate | null = null): void {
     const socket = this._socket!;
     this._protocol = protocol;
     this._extensions = extensions;
+    this._deflate = deflate;
     const settings = this._settings;
     this._parser = new FrameParser(
       {
@@ -290,7 +298,8 @@ export class WebSocket extends EventEmitter implements ConnectionHost {
         maxFrameSize: settings.maxReceivedFrameSize ?? 0,
         maxFragments: settings.maxFragments ?? 0,
         skipUtf8Validation: settings.skipUTF8Validation === true,
-        rsv1Allowed: false,
+        // RFC 7692 section 6.1: RSV1 marks a compressed message once permessage-deflate is negotiated.
+        rsv1Allowed: deflate !== null,
         assembleFragments: settings.assembleFragments !== false,
       },
       this._parserSink(),
@@ -310,31 +319,87 @@ export class WebSocket extends EventEmitter implements ConnectionHost {
 
   private _parserSink(): ParserSink {
     return {
-      onMessage: (data, isBinary) => {
-        this._messagesReceived++;
-        this.emit('message', this._deliver(data, isBinary), isBinary);
+      onMessage: (data, isBinary, compressed) => {
+        if (compressed) this._inflate(data, isBinary);
+        else this._inOrder(() => this._emitMessage(data, isBinary));
       },
       onFrame: (frame) => {
-        this.emit('frame', frame);
+        this._inOrder(() => this.emit('frame', frame));
       },
       onPing: (payload) => {
-        // RFC 6455 section 5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in
-        // response ... as soon as is practical", unless it already received a Close frame.
-        if (this._settings.autoPong !== false && this.readyState === WebSocket.OPEN) this._sendFrame(Opcode.pong, payload, true, undefined);
-        this.emit('ping', payload);
+        this._inOrder(() => {
+          // RFC 6455 section 5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in
+          // response ... as soon as is practical", unless it already received a Close frame.
+          if (this._settings.autoPong !== false && this.readyState === WebSocket.OPEN) this._sendFrame(Opcode.pong, payload, true, undefined);
+          this.emit('ping', payload);
+        });
       },
       onPong: (payload) => {
-        this._dispatch({ type: 'PONG_RECEIVED' });
-        this.emit('pong', payload);
+        this._inOrder(() => {
+          this._dispatch({ type: 'PONG_RECEIVED' });
+          this.emit('pong', payload);
+        });
       },
       onClose: (code, reason) => {
-        this._closeFrameReceived = true;
-        this._receivedCode = code;
-        this._receivedReason = reason;
-        this._dispatch(code === undefined ? { type: 'CLOSE_RECEIVED', reason } : { type: 'CLOSE_RECEIVED', code, reason });
+        this._inOrder(() => {
+          this._closeFrameReceived = true;
+          this._receivedCode = code;
+          this._receivedReason = reason;
+          this._dispatch(code === undefined ? { type: 'CLOSE_RECEIVED', reason } : { type: 'CLOSE_RECEIVED', code, reason });
+        });
       },
-      onError: (error) => this._failWith(error),
+      onError: (error) => this._inOrder(() => this._failWith(error)),
     };
+  }
+
+  private _emitMessage(data: Buffer, isBinary: boolean): void {
+    this._messagesReceived++;
+    this.emit('message', this._deliver(data, isBinary), isBinary);
+  }
+
+  /**
+   * What the parser reported, in the order it reported it. Inflating is asynchronous, so while a
+   * compressed message inflates, everything after it (messages, pings, the peer's close) waits
+   * behind it; the queue is bounded by pausing the socket when it grows.
+   */
+  private _ordered: { ready: boolean; run: () => void }[] = [];
+  private _backpressured = false;
+  private _readingPaused = false;
+
+  private _inOrder(run: () => void): void {
+    if (this._ordered.length === 0) run();
+    else this._ordered.push({ ready: true, run });
+  }
+
+  private _inflate(data: Buffer, isBinary: boolean): void {
+    const item = { ready: false, run: () => {} };
+    this._ordered.push(item);
+    if (this._ordered.length > 32 && !this._backpressured) {
+      this._backpressured = true;
+      this._socket?.pause();
+    }
+    this._deflate!.decompress(data, (error, inflated) => {
+      item.run = () => {
+        if (error) return this._failWith(error as WebSocketProtocolError);
+        // RFC 6455 section 8.1: a text message's payload, once inflated, MUST be valid UTF-8.
+        if (!isBinary && this._settings.skipUTF8Validation !== true && !isValidUtf8(inflated!)) return this._failWith(protocolError('invalidUtf8'));
+        this._emitMessage(inflated!, isBinary);
+      };
+      item.ready = true;
+      this._drainOrdered();
+    });
+  }
+
+  private _drainOrdered(): void {
+    while (this._ordered.length > 0 && this._ordered[0]!.ready) {
+      const item = this._ordered.shift()!;
+      // RFC 6455 section 7.1.7: nothing more is processed once the connection failed.
+      if (!this._discardInput) item.run();
+    }
+    if (this._ordered.length === 0 && this._backpressured) {
+      this._backpressured = false;
+      if (!this._readingPaused) this._socket?.resume();
+    }
   }
 
   private _failWith(error: WebSocketProtocolError): void {
@@ -361,10 +426,19 @@ export class WebSocket extends EventEmitter implements ConnectionHost {
     }
   }
 
-  /** Writes a frame; frames produced in the same tick leave in one write (cork until the next tick). */
-  private _sendFrame(opcode: number, payload: Buffer, fin: boolean, cb: Callback | undefined, maskOverride?: boolean): boolean {
+  /**
+   * Writes a frame; frames produced in the same tick leave in one write (cork until the next tick).
+   * While a message is being compressed, later frames wait behind it, so the peer receives
+   * everything in the order it was sent — the close frame last.
+   */
+  private _sendFrame(opcode: number, payload: Buffer, fin: boolean, cb: Callback | undefined, maskOverride?: boolean, rsv1 = false): boolean {
+    if (this._outbound.length > 0 && !this._flushing) {
+      this._outbound.push({ ready: true, bytes: payload.length, run: () => this._sendFrame(opcode, payload, fin, cb, maskOverride, rsv1) });
+      this._queuedBytes += payload.length;
+      return false;
+    }
     const socket = this._socket!;
-    const chunks = serializeFrame({ opcode, payload, fin, mask: maskOverride ?? this._role === 'client' });
+    const chunks = serializeFrame({ opcode, payload, fin, rsv1, mask: maskOverride ?? this._role === 'client' });
     this._bytesSent += payload.length;
     this._activeForIdle = true;
     if (!this._corked) {
@@ -394,6 +468,8 @@ export class WebSocket extends EventEmitter implements ConnectionHost {
     if (this._closeEmitted) return;
     this._closeEmitted = true;
     this._parser = null;
+    // Release the zlib contexts as soon as the connection is over (RFC 7692 keeps none past it).
+    this._deflate?.cleanup();
     this._later(() => {
       const [code, reason] = this._closeResult();
       this._onFinal?.(this);
@@ -475,6 +551,10 @@ export class WebSocket extends EventEmitter implements ConnectionHost {
   }
 
   endSocket(): void {
+    if (this._outbound.length > 0 && !this._flushing) {
+      this._outbound.push({ ready: true, bytes: 0, run: () => this.endSocket() });
+      return;
+    }
     const socket = this._socket;
     if (socket && !socket.destroyed) {
       if (this._corked) this._uncork();
@@ -492,11 +572,13 @@ export class WebSocket extends EventEmitter implements ConnectionHost {
   }
 
   pauseSocket(): void {
+    this._readingPaused = true;
     this._socket?.pause();
   }
 
   resumeSocket(): void {
-    this._socket?.resume();
+    this._readingPaused = false;
+    if (!this._backpressured) this._socket?.resume();
   }
 
   rearmKeepaliveCheck(): void {
@@ -572,7 +654,7 @@ export class WebSocket extends EventEmitter implements ConnectionHost {
 
   get bufferedAmount(): number {
     const socket = this._socket as (Duplex & { writableLength?: number }) | null;
-    return socket?.writableLength ?? 0;
+    return (socket?.writableLength ?? 0) + this._queuedBytes;
   }
 
   get bytesReceived(): number {
@@ -631,16 +713,57 @@ export class WebSocket extends EventEmitter implements ConnectionHost {
       this._fragmentedSend = null;
       this._messagesSent++;
     }
+    // Compress whole messages at or above the threshold (RFC 7692 section 6); messages the
+    // application fragments itself (fin: false) go uncompressed, which the RFC allows per message.
+    const deflate = this._deflate;
+    if (deflate && opts.compress !== false && fin && opcode !== Opcode.continuation && buffer.length >= deflate.threshold) {
+      this._compressAndSend(deflate, opcode, buffer, cb, mask);
+      return this._afterWrite(false);
+    }
+    return this._afterWrite(this._writeMessage(opcode, buffer, fin, cb, mask, false));
+  }
+
+  /** Writes one message (or one application fragment), split at fragmentationThreshold when asked. */
+  private _writeMessage(opcode: number, buffer: Buffer, fin: boolean, cb: Callback | undefined, mask: boolean | undefined, rsv1: boolean): boolean {
     const threshold = this._settings.autoFragment !== false ? (this._settings.fragmentationThreshold ?? 0) : 0;
-    let ok: boolean;
     if (threshold > 0 && buffer.length > threshold) {
       const pieces = fragmentPayload(buffer, threshold);
-      for (let i = 0; i < pieces.length - 1; i++) this._sendFrame(i === 0 ? opcode : Opcode.continuation, pieces[i]!, false, undefined, mask);
-      ok = this._sendFrame(pieces.length === 1 ? opcode : Opcode.continuation, pieces[pieces.length - 1]!, fin, cb, mask);
-    } else {
-      ok = this._sendFrame(opcode, buffer, fin, cb, mask);
+      // RFC 7692 section 6.1: RSV1 is set on the first frame of a compressed message only.
+      for (let i = 0; i < pieces.length - 1; i++) this._sendFrame(i === 0 ? opcode : Opcode.continuation, pieces[i]!, false, undefined, mask, rsv1 && i === 0);
+      return this._sendFrame(pieces.length === 1 ? opcode : Opcode.continuation, pieces[pieces.length - 1]!, fin, cb, mask, rsv1 && pieces.length === 1);
     }
-    return this._afterWrite(ok);
+    return this._sendFrame(opcode, buffer, fin, cb, mask, rsv1);
+  }
+
+  private _compressAndSend(deflate: PerMessageDeflate, opcode: number, buffer: Buffer, cb: Callback | undefined, mask: boolean | undefined): void {
+    const item = { ready: false, bytes: buffer.length, run: () => {} };
+    this._outbound.push(item);
+    this._queuedBytes += buffer.length;
+    deflate.compress(buffer, (error, compressed) => {
+      item.run = () => {
+        if (error) {
+          if (cb) process.nextTick(cb, error);
+          return;
+        }
+        this._writeMessage(opcode, compressed!, true, cb, mask, true);
+      };
+      item.ready = true;
+      this._flushOutbound();
+    });
+  }
+
+  /** Writes the queued frames in order, up to the first compression still running. */
+  private _flushOutbound(): void {
+    this._flushing = true;
+    try {
+      while (this._outbound.length > 0 && this._outbound[0]!.ready) {
+        const item = this._outbound.shift()!;
+        this._queuedBytes -= item.bytes;
+        item.run();
+      }
+    } finally {
+      this._flushing = false;
+    }
   }
 
   private _afterWrite(written: boolean): boolean {

@@ -194,6 +194,26 @@ class ZlibLimiter {
 
 export const zlibLimiter = new ZlibLimiter();
 
+/** Runs jobs one after another, each starting when the previous one calls next(). */
+class SerialQueue {
+  private busy = false;
+  private readonly waiting: ((next: () => void) => void)[] = [];
+
+  run(job: (next: () => void) => void): void {
+    if (this.busy) {
+      this.waiting.push(job);
+      return;
+    }
+    this.busy = true;
+    const next = () => {
+      const following = this.waiting.shift();
+      if (following) following(next);
+      else this.busy = false;
+    };
+    job(next);
+  }
+}
+
 type Done = (error: Error | null, data?: Buffer) => void;
 
 /**
@@ -203,6 +223,12 @@ type Done = (error: Error | null, data?: Buffer) => void;
 export class PerMessageDeflate {
   private inflater: zlib.InflateRaw | null = null;
   private deflater: zlib.DeflateRaw | null = null;
+  /**
+   * Each direction is one zlib stream, so its messages must go through it one at a time, in order:
+   * two messages on the same stream at once would interleave their output.
+   */
+  private readonly inflateQueue = new SerialQueue();
+  private readonly deflateQueue = new SerialQueue();
   private closed = false;
   private readonly ownNoContextTakeover: boolean;
   private readonly peerNoContextTakeover: boolean;
@@ -240,6 +266,13 @@ export class PerMessageDeflate {
    * and with inflateFailed (1007) on a corrupt stream.
    */
   decompress(data: Buffer, done: Done): void {
+    this.inflateQueue.run((next) => this.decompressNow(data, (error, out) => {
+      next();
+      done(error, out);
+    }));
+  }
+
+  private decompressNow(data: Buffer, done: Done): void {
     zlibLimiter.run((release) => {
       if (this.closed) {
         release();
@@ -295,6 +328,13 @@ export class PerMessageDeflate {
 
   /** Deflates one message; the result has the 0x00 0x00 0xff 0xff tail removed (RFC 7692 section 7.2.1). */
   compress(data: Buffer, done: Done): void {
+    this.deflateQueue.run((next) => this.compressNow(data, (error, out) => {
+      next();
+      done(error, out);
+    }));
+  }
+
+  private compressNow(data: Buffer, done: Done): void {
     zlibLimiter.run((release) => {
       if (this.closed) {
         release();

@@ -704,7 +704,7 @@ describe('wirestate/ipworks (IPWorks WebSocketServer API)', function () {
         requests.push({ ...e });
         if (e.requestURI === '/private') e.statusCode = 401;
       });
-      const ws = new WebSocket(`ws://127.0.0.1:${server.localPort}/private`, [], { origin: 'https://evil.example', headers: { 'Sec-WebSocket-Extensions': 'x-test' } });
+      const ws = new WebSocket(`ws://127.0.0.1:${server.localPort}/private`, [], { origin: 'https://evil.example', perMessageDeflate: false, headers: { 'Sec-WebSocket-Extensions': 'x-test' } });
       cleanups.push(() => ws.terminate());
       const [, res] = await once<[unknown, IncomingMessage]>(ws, 'unexpected-response');
       res.resume();

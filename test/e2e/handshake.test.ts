@@ -169,14 +169,16 @@ describe("opening handshake: the client's reading of the server's response (e2e)
   const accept = (key: string) => acceptFor(key);
   const switching = (lines: string[]) => `HTTP/1.1 101 Switching Protocols\r\n${lines.join('\r\n')}\r\n\r\n`;
 
-  const cases: { name: string; answer: (key: string) => string | null; protocols?: string[]; code?: string; message?: RegExp }[] = [
+  const cases: { name: string; answer: (key: string) => string | null; protocols?: string[]; options?: Record<string, unknown>; code?: string; message?: RegExp }[] = [
     { name: 'a wrong Sec-WebSocket-Accept', answer: () => switching(['Upgrade: websocket', 'Connection: Upgrade', 'Sec-WebSocket-Accept: d3Jvbmcgd3Jvbmcgd3Jvbmcgdw==']), code: 'WS_ERR_INVALID_ACCEPT' },
     { name: 'no Sec-WebSocket-Accept', answer: () => switching(['Upgrade: websocket', 'Connection: Upgrade']), code: 'WS_ERR_INVALID_ACCEPT' },
     { name: 'Upgrade: h2c in the 101', answer: (key) => switching(['Upgrade: h2c', 'Connection: Upgrade', `Sec-WebSocket-Accept: ${accept(key)}`]), code: 'WS_ERR_INVALID_RESPONSE_UPGRADE' },
     { name: 'a subprotocol that was not requested', answer: (key) => switching(['Upgrade: websocket', 'Connection: Upgrade', `Sec-WebSocket-Accept: ${accept(key)}`, 'Sec-WebSocket-Protocol: chat']), code: 'WS_ERR_INVALID_SUBPROTOCOL' },
     { name: 'a subprotocol other than the ones requested', protocols: ['a', 'b'], answer: (key) => switching(['Upgrade: websocket', 'Connection: Upgrade', `Sec-WebSocket-Accept: ${accept(key)}`, 'Sec-WebSocket-Protocol: c']), code: 'WS_ERR_INVALID_SUBPROTOCOL' },
     { name: 'no subprotocol when one was requested', protocols: ['a'], answer: (key) => switching(['Upgrade: websocket', 'Connection: Upgrade', `Sec-WebSocket-Accept: ${accept(key)}`]), code: 'WS_ERR_MISSING_SUBPROTOCOL' },
-    { name: 'an extension that was not requested', answer: (key) => switching(['Upgrade: websocket', 'Connection: Upgrade', `Sec-WebSocket-Accept: ${accept(key)}`, 'Sec-WebSocket-Extensions: permessage-deflate']), code: 'WS_ERR_INVALID_EXTENSION' },
+    { name: 'an extension that was not requested', answer: (key) => switching(['Upgrade: websocket', 'Connection: Upgrade', `Sec-WebSocket-Accept: ${accept(key)}`, 'Sec-WebSocket-Extensions: x-unrequested']), code: 'WS_ERR_INVALID_EXTENSION' },
+    { name: 'permessage-deflate when the client did not offer it', options: { perMessageDeflate: false }, answer: (key) => switching(['Upgrade: websocket', 'Connection: Upgrade', `Sec-WebSocket-Accept: ${accept(key)}`, 'Sec-WebSocket-Extensions: permessage-deflate']), code: 'WS_ERR_INVALID_EXTENSION' },
+    { name: 'permessage-deflate with a parameter the client cannot accept', answer: (key) => switching(['Upgrade: websocket', 'Connection: Upgrade', `Sec-WebSocket-Accept: ${accept(key)}`, 'Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=20']), code: 'WS_ERR_INVALID_EXTENSION' },
     { name: 'a 200 instead of a 101', answer: () => 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok', code: 'WS_ERR_UNEXPECTED_RESPONSE', message: /^Unexpected server response: 200$/ },
     { name: 'the connection closed without an answer', answer: () => null, message: /socket hang up|ECONNRESET/ },
   ];
@@ -184,7 +186,7 @@ describe("opening handshake: the client's reading of the server's response (e2e)
   for (const c of cases) {
     it(`${c.name} → error${c.code ? ` ${c.code}` : ''}, close 1006, never open`, async () => {
       const url = await answering(c.answer);
-      const ws = res.client(new WebSocket(url, c.protocols ?? []));
+      const ws = res.client(new WebSocket(url, c.protocols ?? [], c.options ?? {}));
       let opened = false;
       ws.on('open', () => (opened = true));
       const errorEvent = once(ws, 'error');
