@@ -59,6 +59,7 @@ build: install
 check: install
 	$(TSC) -p codegen/tsconfig.json
 	node dist/codegen/main.js
+	@$(RENDER_SVGS)
 	$(TSC) -p tsconfig.json --noEmit
 	git diff --exit-code -- generated/ docs/ || { echo "generated/ or docs/ is stale: run 'make generate' and commit the result"; exit 1; }
 	@untracked=$$(git ls-files --others --exclude-standard -- generated/ docs/); \
