@@ -11,7 +11,7 @@
  * (comma-separated ids), BENCH_SCENARIOS (comma-separated ids), BENCH_OUT (output directory).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -49,6 +49,8 @@ export interface BenchResult {
   rounds: number;
   durationSeconds: number;
   machine: { node: string; platform: string; cpus: number; cpuModel: string; loadavgStart: number[]; loadavgEnd: number[]; openFilesLimit: number };
+  /** The wirestate build measured: the commit, and whether runtime/ or generated/ differed from it. */
+  build: { commit: string; dirty: boolean };
   baseline: 'ws';
   implementations: { id: string; label: string; available: boolean; note?: string; info?: Record<string, unknown> }[];
   scenarios: { id: string; title: string; group: Group; figures: Scenario['figures']; target?: Scenario['target'] }[];
@@ -69,6 +71,28 @@ function openFilesLimit(): number {
   }
 }
 
+function gitState(): { commit: string; dirty: boolean } {
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  try {
+    return { commit: git('rev-parse', '--short', 'HEAD'), dirty: git('status', '--porcelain', '--', 'runtime', 'generated').length > 0 };
+  } catch {
+    return { commit: 'unknown', dirty: true };
+  }
+}
+
+/**
+ * Copies the compiled runtime and servers into bench/.run-<pid>/ so that every server of the run
+ * loads the same build, even if dist/ is rebuilt meanwhile (others build in the same tree).
+ * node_modules still resolves by walking up to the repository root.
+ */
+function freezeBuild(): { serversDir: string; cleanup: () => void } {
+  const dir = path.join(ROOT, 'bench', `.run-${process.pid}`);
+  for (const sub of ['runtime', 'generated', 'bench/servers']) cpSync(path.join(ROOT, 'dist', sub), path.join(dir, sub), { recursive: true });
+  const cleanup = () => rmSync(dir, { recursive: true, force: true });
+  process.once('exit', cleanup);
+  return { serversDir: path.join(dir, 'bench/servers'), cleanup };
+}
+
 const rotate = <T>(list: T[], by: number): T[] => list.map((_, i) => list[(i + by) % list.length]!);
 
 export async function runBench(options: BenchOptions = {}): Promise<BenchResult> {
@@ -82,6 +106,8 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
   const idleConnections = Math.max(10, Math.min(wantedIdle, fileLimit - 512));
   if (idleConnections < wantedIdle) log(`open-files limit is ${fileLimit}: measuring memory with ${idleConnections} idle connections instead of ${wantedIdle}`);
   const size: Size = { quick, idleConnections };
+  const build = gitState();
+  const frozen = freezeBuild();
 
   const impls = implementations().filter((i) => !options.implementations || options.implementations.includes(i.id));
   const scens = scenarios().filter((s) => !options.scenarios || options.scenarios.includes(s.id));
@@ -110,7 +136,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
   };
   const startServer = async (i: Implementation, deflate: boolean, raiseFileLimit = false): Promise<ServerProcess | null> => {
     try {
-      const server = await ServerProcess.start({ script: i.script, env: i.env, deflate, raiseFileLimit });
+      const server = await ServerProcess.start({ script: i.script, serversDir: frozen.serversDir, env: i.env, deflate, raiseFileLimit });
       if (!infos.has(i.id)) infos.set(i.id, server.info);
       return server;
     } catch (error) {
@@ -173,6 +199,8 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
     }
   }
 
+  frozen.cleanup();
+
   const results: Record<string, Record<string, CellResult>> = {};
   for (const s of scens) {
     results[s.id] = {};
@@ -199,7 +227,10 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
         status = 'ok';
         const bad = list.filter((x) => x.status !== 'ok');
         const notes = [...new Set(ok.map((x) => x.note).filter(Boolean))];
-        if (bad.length > 0) notes.unshift(`${bad.length} of ${list.length} rounds failed: ${bad[0]!.note ?? bad[0]!.status}`);
+        if (bad.length > 0) {
+          const what = bad[0]!.status === 'n/a' ? `n/a (${bad[0]!.note ?? ''})` : `failed (${bad[0]!.note ?? bad[0]!.status})`;
+          notes.unshift(`${bad.length} of ${list.length} rounds ${what}; the median is over the other rounds`);
+        }
         note = notes.length > 0 ? notes.join('; ') : undefined;
       } else if (list.length > 0 && list.every((x) => x.status === 'n/a')) {
         status = 'n/a';
@@ -228,6 +259,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
       loadavgEnd: os.loadavg().map((x) => Math.round(x * 100) / 100),
       openFilesLimit: fileLimit,
     },
+    build,
     baseline: 'ws',
     implementations: impls.map((i) => ({ id: i.id, label: i.label, available: !i.unavailable, note: i.unavailable ?? nativeNote(i, infos.get(i.id)), info: infos.get(i.id) })),
     scenarios: scens.map((s) => ({ id: s.id, title: s.title, group: s.group, figures: s.figures, target: s.target })),

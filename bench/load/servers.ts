@@ -19,6 +19,8 @@ export interface ServerStats {
 
 export interface SpawnOptions {
   script: string;
+  /** Where the compiled server scripts are (default: dist/bench/servers; the bench passes its frozen copy). */
+  serversDir?: string;
   env?: Record<string, string>;
   deflate?: boolean;
   nodeFlags?: string[];
@@ -59,7 +61,7 @@ export class ServerProcess {
   private constructor(options: SpawnOptions) {
     installExitHandlers();
     const flags = ['--expose-gc', ...(options.nodeFlags ?? [])];
-    const script = path.join(SERVERS_DIR, options.script);
+    const script = path.join(options.serversDir ?? SERVERS_DIR, options.script);
     const env = { ...process.env, ...(options.env ?? {}), ...(options.deflate ? { BENCH_DEFLATE: '1' } : {}) };
     // With `exec`, the shell becomes node: the PID we track is the server's own.
     this.child = options.raiseFileLimit
@@ -127,7 +129,7 @@ export class ServerProcess {
     });
   }
 
-  private async command(command: 'stats' | 'gc'): Promise<ServerStats> {
+  private async command(command: string): Promise<ServerStats> {
     if (this.exited) throw new Error(`server ${this.info.name ?? this.pid} has exited`);
     this.child.stdin!.write(`${command}\n`);
     const line = await this.nextLine(15_000);
@@ -142,6 +144,11 @@ export class ServerProcess {
   /** A full garbage collection in the server, then its stats. */
   gc(): Promise<ServerStats> {
     return this.command('gc');
+  }
+
+  /** A V8 heap snapshot of the server, written to `file` (after a full GC). */
+  snapshot(file: string): Promise<ServerStats> {
+    return this.command(`snapshot ${file}`);
   }
 
   kill(signal: NodeJS.Signals): void {

@@ -4,11 +4,13 @@
  *
  *   stats  → `STATS {"cpu":{"user":µs,"system":µs},"mem":{rss,heapUsed,…},"connections":n}`
  *   gc     → runs a full garbage collection (the server runs with --expose-gc), then answers like stats
+ *   snapshot <file> → full GC, then a V8 heap snapshot written to <file>; answers like stats
  *   exit   → exits normally (so that --cpu-prof writes its profile)
  *
  * When stdin closes (the bench went away, however it died) the server exits: no orphan survives it.
  */
 import { createRequire } from 'node:module';
+import v8 from 'node:v8';
 
 export interface ServerHandle {
   port: number;
@@ -71,6 +73,10 @@ export async function runServer(name: string, start: () => Promise<ServerHandle>
           gc();
           gc();
         }
+        process.stdout.write(`STATS ${JSON.stringify(stats())}\n`);
+      } else if (command.startsWith('snapshot ')) {
+        gc?.();
+        v8.writeHeapSnapshot(command.slice('snapshot '.length));
         process.stdout.write(`STATS ${JSON.stringify(stats())}\n`);
       } else if (command === 'exit') process.exit(0);
     }

@@ -17,6 +17,6 @@ await runServer('wirestate', async () => {
   return {
     port: (wss.address() as AddressInfo).port,
     connections: () => wss._connections.size,
-    info: { version: 'working tree' },
+    
   };
 });
