@@ -10,6 +10,7 @@ interface Command {
 }
 
 const commands: Record<string, Command> = {
+  check: { summary: 'model-check the connection lifecycle: every interleaving of client, server and channels', load: () => import('./check.js') },
   serve: { summary: 'start the demo server: echo, broadcast and a page to try them', load: () => import('./serve.js') },
   viz: { summary: 'lifecycle diagrams (mermaid, dot, svg) and recorded connections drawn over them', load: () => import('./viz.js') },
   bindings: { summary: 'typed option bindings for python, go, rust, csharp, java, typescript', load: () => import('./bindings.js') },

@@ -61,7 +61,8 @@ export function assumptions(spec: SpecUnderCheck): string[] {
   ];
 }
 
-export function runCheck(spec: SpecUnderCheck, options: { maxStates: number }): CheckReport {
+/** Decides every property of the spec (or only those named in `only`), exploring what they need. */
+export function runCheck(spec: SpecUnderCheck, options: { maxStates: number; only?: readonly string[] }): CheckReport {
   const graphs = new Map<boolean, Graph>();
   const graph = (timers: boolean) => {
     let g = graphs.get(timers);
@@ -74,9 +75,8 @@ export function runCheck(spec: SpecUnderCheck, options: { maxStates: number }): 
     if (!l) lone.set(id, (l = exploreAlone(spec, spec.machines.find((m) => m.id === id)!, { timers: true })));
     return l;
   };
-  // Explore with timers first: most properties use that graph.
-  graph(true);
-  const verdicts = spec.properties.properties.map((property) => decide(spec, property, graph(property.timers ?? true), alone));
+  const selected = selectProperties(spec, options.only);
+  const verdicts = selected.map((property) => decide(spec, property, graph(property.timers ?? true), alone));
   const explorations: ExplorationStats[] = [...graphs.values()].map((g) => ({
     what: `client × server × channels, timers ${g.timers ? 'on' : 'off'}`,
     timers: g.timers,
@@ -90,6 +90,13 @@ export function runCheck(spec: SpecUnderCheck, options: { maxStates: number }): 
     explorations.push({ what: `${l.machine.id} machine alone, every event`, timers: true, states: l.configs.length, transitions: l.steps.length, pruned: 0, depth: 0, truncated: false });
   }
   return { source: spec.source, assumptions: assumptions(spec), explorations, verdicts, graphs, lone };
+}
+
+export function selectProperties(spec: SpecUnderCheck, only: readonly string[] | undefined): PropertySpec[] {
+  if (!only || only.length === 0) return spec.properties.properties;
+  const unknown = only.filter((name) => !spec.properties.properties.some((p) => p.name === name));
+  if (unknown.length > 0) throw new Error(`no property ${unknown.join(', ')} in ${spec.properties.file} (properties: ${spec.properties.properties.map((p) => p.name).join(', ')})`);
+  return spec.properties.properties.filter((p) => only.includes(p.name));
 }
 
 function decide(spec: SpecUnderCheck, property: PropertySpec, g: Graph, alone: (id: string) => LoneExploration): Verdict {
@@ -253,7 +260,8 @@ function mustReach(g: Graph, target: (s: number) => boolean, use: (edge: number)
 /** From a bad state, a path of `use` steps through bad states until it gets stuck or loops. */
 function badContinuation(g: Graph, start: number, good: boolean[], use: (edge: number) => boolean): { steps: TraceStep[]; ending: string } {
   const steps: TraceStep[] = [];
-  const visited = new Map<number, number>([[start, 0]]);
+  const before = pathTo(g, start).length;
+  const visited = new Map<number, number>([[start, before]]);
   let s = start;
   for (;;) {
     const edges: number[] = [];
@@ -265,7 +273,7 @@ function badContinuation(g: Graph, start: number, good: boolean[], use: (edge: n
     const step = stepBetween(g, s, to, true);
     if (step) steps.push(traceStep(g, step));
     s = to;
-    if (visited.has(s)) return { steps, ending: `loops back to the state after step ${visited.get(s)} of this continuation, forever` };
-    visited.set(s, steps.length);
+    if (visited.has(s)) return { steps, ending: `back in the state after step ${visited.get(s)}: this loop can go on forever` };
+    visited.set(s, before + steps.length);
   }
 }

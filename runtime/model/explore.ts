@@ -103,8 +103,11 @@ export function exploreProduct(spec: SpecUnderCheck, options: { timers: boolean;
     successors.length = 0;
     model.successors(state, successors);
     seen.clear();
+    const currentKey = model.key(state);
     for (const { actor, move, to: next } of successors) {
       const key = model.key(next);
+      // A step that changes nothing (resuming a flowing socket, writing to a gone peer) did not happen.
+      if (key === currentKey) continue;
       let to = ids.get(key);
       if (to === undefined) {
         to = graph.states.length;

@@ -30,7 +30,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { Status } from './check.js';
+import { selectProperties, type Status } from './check.js';
 import type { LoneExploration } from './explore.js';
 import type { SpecUnderCheck } from './inputs.js';
 import { itemCode, itemKind, ProductModel, type Item, type Move, type Trigger } from './product.js';
@@ -205,7 +205,7 @@ export function toPromela(spec: SpecUnderCheck, model: ProductModel, options: { 
           continue;
         }
         for (const move of model.moves(e, cfg, entry.trigger)) {
-          const alt = alternative(move, entry.trigger, entry.when, entry.item);
+          const alt = alternative(cfg, move, entry.trigger, entry.when, entry.item);
           if (alt) alternatives.push(alt);
         }
       }
@@ -214,13 +214,13 @@ export function toPromela(spec: SpecUnderCheck, model: ProductModel, options: { 
         if (variants.length > 1 && normalized.every((n) => n === normalized[0])) {
           const first = variants[0]!;
           for (const move of model.moves(e, cfg, first.trigger)) {
-            const alt = alternative(move, first.trigger, first.when, first.item, { codes: variants.map((v) => v.code), placeholder: closeItem(first.code) });
+            const alt = alternative(cfg, move, first.trigger, first.when, first.item, { codes: variants.map((v) => v.code), placeholder: closeItem(first.code) });
             if (alt) alternatives.push(alt);
           }
         } else {
           for (const v of variants) {
             for (const move of model.moves(e, cfg, v.trigger)) {
-              const alt = alternative(move, v.trigger, v.when, v.item);
+              const alt = alternative(cfg, move, v.trigger, v.when, v.item);
               if (alt) alternatives.push(alt);
             }
           }
@@ -241,7 +241,7 @@ export function toPromela(spec: SpecUnderCheck, model: ProductModel, options: { 
      * of every code in `codes`: the code is chosen (or read) into `rc`, and the items equal to
      * `placeholder` carry `rc`.
      */
-    function alternative(move: Move, trigger: Trigger, when: string, item: Item | undefined, generic?: { codes: number[]; placeholder: Item; unused?: boolean }): string | undefined {
+    function alternative(cfg: string, move: Move, trigger: Trigger, when: string, item: Item | undefined, generic?: { codes: number[]; placeholder: Item; unused?: boolean }): string | undefined {
       if (move.trivial) return undefined;
       const n = move.items.length;
       const { data, ping, pong } = move.limited;
@@ -264,6 +264,9 @@ export function toPromela(spec: SpecUnderCheck, model: ProductModel, options: { 
         guard.push(`selfClose[${e}]`);
       }
       if (n > 0) guard.push(`len(${O}) + ${n} <= CAP`);
+      // A move that may leave everything as it was is enabled only when it changes something (as
+      // the explorer drops steps that change nothing).
+      if (move.next === cfg && !trigger.consume && !trigger.clearSelfClose) guard.push(changes(move));
       if (data) guard.push(`!(${O}??[DATA,0])`);
       if (ping) guard.push(`!(${O}??[PING,0])`);
       if (pong) guard.push(`!(${O}??[PONG,0])`);
@@ -328,6 +331,24 @@ export function toPromela(spec: SpecUnderCheck, model: ProductModel, options: { 
       const effect = body.length > 0 ? `d_step { ${body.join('; ')} }; ` : '';
       const what = generic ? `${trigger.label.replace(/-?\d{4}|\(no code\)|\w+ \(\d{4}\)/, 'rc')} for rc in ${generic.codes.join(', ')}` : trigger.label;
       return `:: atomic { ${guard.join(' && ') || 'true'} -> ${markersOf.join('; ')}; ${effect}goto ${target} } ${comment(`${what}${move.branch.choices.length ? ` [${move.branch.choices.join(' ')}]` : ''} → ${move.next}`)}`;
+    }
+    /** When does a move that keeps the configuration change the state? */
+    function changes(move: Move): string {
+      const any: string[] = [];
+      if (move.sendsClose) any.push(`!closeSent[${e}]`);
+      let paused: boolean | undefined;
+      for (const op of move.ops) {
+        if ('item' in op) {
+          const rst = op.item === 'rst';
+          any.push(`(!destroyed[${e}] && !gone(${p})${rst ? '' : ` && !ended[${e}]`})`);
+          if (op.item === 'fin') any.push(`!ended[${e}]`);
+          if (rst) any.push(`!destroyed[${e}]`);
+        } else if (op.effect === 'pause') paused = true;
+        else if (op.effect === 'resume') paused = false;
+        else any.push(`!discarding[${e}]`);
+      }
+      if (paused !== undefined) any.push(paused ? `!paused[${e}]` : `paused[${e}]`);
+      return any.length > 0 ? `(${[...new Set(any)].join(' || ')})` : 'false';
     }
     function clearIn(): string {
       return `do :: nempty(${I}) -> ${I}?_,_ :: empty(${I}) -> break od`;
@@ -463,7 +484,7 @@ function unreachedMarkers(output: string): Set<number> {
 export async function checkWithSpin(
   spec: SpecUnderCheck,
   alone: (id: string) => LoneExploration,
-  options: { keep?: string } = {},
+  options: { keep?: string; only?: readonly string[] } = {},
 ): Promise<SpinReport> {
   const version = await spinAvailable();
   if (!version) throw new Error('spin is not installed (Debian: apt-get install spin; `make system-deps` installs it)');
@@ -471,7 +492,7 @@ export async function checkWithSpin(
   const runs: PanRun[] = [];
   const models: { what: string; text: string }[] = [];
   const verdicts: SpinVerdict[] = [];
-  const properties = spec.properties.properties;
+  const properties = selectProperties(spec, options.only);
   try {
     const executedOf = (model: PromelaModel, output: string) => {
       const unreached = unreachedMarkers(output);
