@@ -13,13 +13,18 @@
  */
 import { expect } from 'chai';
 import { ignoredPairs, inventory, planPaths, ROLES, type ModelPath, type Role } from './support/model.js';
-import { ClientRig, ServerRig, replay, teardown, type Connection } from './support/rig.js';
+import { ClientRig, Divergence, ServerRig, mappingsSeen, replay, teardown, type Connection } from './support/rig.js';
 
 const plan = planPaths();
 const all = inventory();
 const covered = new Set<string>();
-/** Steps where the runtime's lifecycle event names another event than the model's (documented mappings). */
-const mapped: string[] = [];
+/**
+ * After this many divergences, the remaining paths of the exhaustive tier fail at once instead of
+ * each waiting out its settle time: a broken runtime keeps the suite's duration bounded, and the
+ * first divergences are the ones to read. The covering tier always runs in full.
+ */
+const DIVERGENCE_BUDGET = 20;
+let divergences = 0;
 
 describe('model-based: connection machine paths replayed against the runtime', function () {
   this.timeout(10_000);
@@ -30,14 +35,14 @@ describe('model-based: connection machine paths replayed against the runtime', f
     await rigs.client.close();
   });
 
-  const replayPath = (path: ModelPath) => async () => {
+  const replayPath = (path: ModelPath, budgeted: boolean) => async () => {
+    if (budgeted && divergences >= DIVERGENCE_BUDGET) throw new Error(`not replayed: ${divergences} paths diverged already`);
     const conn: Connection = await rigs[path.role].connect(path.config);
     try {
-      const { runtimeEvents } = await replay(conn, path);
-      for (const [i, step] of path.steps.entries()) {
-        const seen = runtimeEvents[i];
-        if (seen !== null && seen !== undefined && seen !== step.event.type) mapped.push(`${path.description}, step ${i + 1}: model ${step.event.type}, runtime ${seen}`);
-      }
+      await replay(conn, path);
+    } catch (error) {
+      if (error instanceof Divergence) divergences++;
+      throw error;
     } finally {
       await teardown(conn);
     }
@@ -46,12 +51,12 @@ describe('model-based: connection machine paths replayed against the runtime', f
 
   for (const role of ROLES) {
     describe(`${role} role: paths covering every state and transition`, () => {
-      for (const path of plan.covering.filter((p) => p.role === role)) it(path.description, replayPath(path));
+      for (const path of plan.covering.filter((p) => p.role === role)) it(path.description, replayPath(path, false));
     });
   }
   for (const role of ROLES) {
     describe(`${role} role: every other simple path and graph edge`, () => {
-      for (const path of plan.exhaustive.filter((p) => p.role === role)) it(path.description, replayPath(path));
+      for (const path of plan.exhaustive.filter((p) => p.role === role)) it(path.description, replayPath(path, true));
     });
   }
 
@@ -89,10 +94,10 @@ describe('model-based: connection machine paths replayed against the runtime', f
     console.log(
       [
         '',
-        `  model-based coverage of the connection machine (${plan.covering.length} covering + ${plan.exhaustive.length} further paths replayed, from ${plan.candidates} generated event sequences; ${plan.dropped} dropped as unrealizable or ending on an ignored event):`,
+        `  model-based coverage of the connection machine (${plan.covering.length} covering + ${plan.exhaustive.length} further paths replayed, from ${plan.candidates} generated event sequences; ${plan.dropped} dropped as unrealizable):`,
         `  states ${statesCovered}/${statesTotal} (${percent(statesCovered, statesTotal)}), transitions ${transitionsCovered}/${transitionsTotal} (${percent(transitionsCovered, transitionsTotal)})`,
         ...lines,
-        ...(mapped.length > 0 ? ['  steps the runtime took on another event than the model (same resulting state):', ...mapped.map((m) => `    ${m}`)] : []),
+        ...[...mappingsSeen].map((m) => `  known mapping: ${m.role} in ${m.from}, the model's ${m.model} reaches the runtime as ${m.runtime} (${m.why})`),
         ...(missing.length > 0 ? ['  not covered:', ...missing.map((m) => `    ${m}`)] : []),
         '',
       ].join('\n'),

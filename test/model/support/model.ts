@@ -25,7 +25,9 @@
  */
 import { createActor, type AnyStateMachine, type AnyMachineSnapshot, type StateValue } from 'xstate';
 import { getAdjacencyMap, getShortestPaths, getSimplePaths } from 'xstate/graph';
+import { protocolErrors } from '../../../generated/protocol.generated.js';
 import {
+  connectionActions,
   connectionEventTypes,
   connectionGuards,
   connectionMachine,
@@ -211,15 +213,36 @@ interface Shadow {
   /** Something arrived or was sent since the last rearmIdleCheck. */
   idle: boolean;
   actions: string[];
+  /** What the actions of the current step put on the wire. */
+  effects: WireEffect[];
 }
 
-type ActionArgs = { context: { host: unknown } };
+/**
+ * What an action does on the wire, read from the spec (`connectionActions[name].wire`): a close
+ * frame (with the code the runtime must use), a ping, or the end of the TCP connection (a FIN from
+ * endSocket, a FIN or RST from destroySocket: the peer sees either as its socket ending).
+ */
+export type WireEffect = { readonly kind: 'close'; readonly code: number | undefined } | { readonly kind: 'ping' } | { readonly kind: 'tcp' };
+
+type ActionArgs = { context: { host: unknown }; event: ModelEvent };
+
+/** The code a close frame written by `action` carries (runtime/websocket.ts: sendClose, echoClose, sendCloseWith). */
+function closeCodeOf(action: ConnectionActionName, event: ModelEvent, params: { code?: number } | undefined): number | undefined {
+  if (action === 'sendCloseWith') return params?.code;
+  if (event.type === 'PROTOCOL_ERROR') return protocolErrors[event.errorId].closeCode;
+  if (event.type === 'CLOSE_REQUESTED' || event.type === 'CLOSE_RECEIVED') return event.code;
+  return undefined;
+}
 
 function modelMachine(config: GuardConfig): AnyStateMachine {
-  const act = (name: ConnectionActionName) => (args: ActionArgs) => {
+  const act = (name: ConnectionActionName) => (args: ActionArgs, params?: { code?: number }) => {
     const shadow = args.context.host as Shadow | null;
     if (!shadow) return;
     shadow.actions.push(name);
+    const wire = connectionActions[name].wire;
+    if (wire === 'close') shadow.effects.push({ kind: 'close', code: closeCodeOf(name, args.event, params) });
+    else if (wire === 'ping') shadow.effects.push({ kind: 'ping' });
+    else if (wire === 'end' || wire === 'destroy') shadow.effects.push({ kind: 'tcp' });
     if (name === 'rearmKeepaliveCheck') shadow.keepalive = false;
     if (name === 'rearmIdleCheck') shadow.idle = false;
     if (WRITES.has(name)) shadow.idle = true;
@@ -309,6 +332,8 @@ export interface ModelStep {
   readonly value: StateValue;
   /** For a timer whose guards read peer activity: whether the peer must have been active (a data frame is sent first if the runtime has seen nothing yet). */
   readonly activity?: { readonly flag: ActivityFlag; readonly expected: boolean; readonly inject: boolean };
+  /** What the step's actions put on the wire, in order. */
+  readonly effects: readonly WireEffect[];
   /** The machine takes no transition: the runtime must stay where it is once the cause has been processed. */
   readonly ignored?: boolean;
 }
@@ -376,7 +401,7 @@ export function ignoredPairs(machine: AnyStateMachine = connectionMachine): { al
  * the real world can produce it. Returns null for a path the runtime cannot be driven along.
  */
 function shadowRun(machine: AnyStateMachine, role: Role, config: GuardConfig, events: readonly ModelEvent[]): ModelPath | null {
-  const shadow: Shadow = { keepalive: false, idle: false, actions: [] };
+  const shadow: Shadow = { keepalive: false, idle: false, actions: [], effects: [] };
   const covers = new Set<string>();
   let transitions: AnyTransition[] = [];
   const actor = createActor(machine, {
@@ -420,6 +445,7 @@ function shadowRun(machine: AnyStateMachine, role: Role, config: GuardConfig, ev
       }
     }
     transitions = [];
+    shadow.effects = [];
     actor.send(event as never);
     const after = actor.getSnapshot() as AnyMachineSnapshot;
     const ignored = transitions.length === 0;
@@ -428,7 +454,7 @@ function shadowRun(machine: AnyStateMachine, role: Role, config: GuardConfig, ev
       for (const path of activePaths(before.value)) if (ignoresOf(machine, path).includes(event.type)) covers.add(`ignore:${path}:${event.type}`);
     }
     for (const t of transitions) covers.add(`transition:${transitionKey(t)}`);
-    steps.push({ event, value: after.value as StateValue, ...(activity ? { activity } : {}), ...(ignored ? { ignored } : {}) });
+    steps.push({ event, value: after.value as StateValue, effects: shadow.effects, ...(activity ? { activity } : {}), ...(ignored ? { ignored } : {}) });
   }
   actor.stop();
   return { role, config, steps, initial, covers, description: describePath(role, config, events) };
@@ -484,7 +510,9 @@ export function planPaths(): Plan {
       }
       for (const path of simple) sequences.push(eventsOf(path));
       for (const events of sequences) {
-        const key = `${role}|${JSON.stringify(config)}|${JSON.stringify(events)}`;
+        // The guard configuration only matters once the connection is open: a path that never opens is replayed once.
+        const opens = events.some((e) => e.type === 'HANDSHAKE_SUCCEEDED');
+        const key = `${role}|${opens ? JSON.stringify(config) : 'any'}|${JSON.stringify(events)}`;
         if (seen.has(key)) continue;
         seen.add(key);
         total++;

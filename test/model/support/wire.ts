@@ -47,6 +47,8 @@ export interface ReadFrame {
  */
 export class RawPeer {
   head: string | null = null;
+  /** False after an HTTP answer other than 101: what follows is its body, not frames. */
+  private framing = true;
   readonly frames: ReadFrame[] = [];
   gotFin = false;
   closed = false;
@@ -77,6 +79,12 @@ export class RawPeer {
       if (end === -1) return;
       this.head = this.buffer.subarray(0, end).toString('latin1');
       this.buffer = this.buffer.subarray(end + 4);
+      this.framing = !this.head.startsWith('HTTP/') || / 101 /.test(this.head.split('\r\n')[0]!);
+    }
+    if (!this.framing) {
+      this.buffer = Buffer.alloc(0);
+      this.wake();
+      return;
     }
     for (;;) {
       const b = this.buffer;
