@@ -3,8 +3,10 @@
  * replay against the runtime, and what they cover.
  *
  * - Paths come from `xstate/graph` (getShortestPaths to every state, extended by every edge of
- *   getAdjacencyMap out of it), for both roles and for each configuration of the guards that are
- *   fixed per connection (keepalive on/off, idle timeout on/off, drop on keep-alive timeout on/off).
+ *   getAdjacencyMap out of it, and every getSimplePaths path), for both roles and for each
+ *   configuration of the guards that are fixed per connection (keepalive on/off, idle timeout
+ *   on/off, drop on keep-alive timeout on/off). createTestModel is not usable here: it refuses
+ *   machines with delayed transitions.
  * - Delayed transitions are explicit events: `xstate.after.<delay>.<state id>` (the event type XState
  *   itself gives them), offered whenever the state that arms the timer is active. The two guards
  *   that read what happened since a timer was armed (peerActiveSinceKeepaliveCheck,
@@ -18,6 +20,10 @@
  * - Pausing stops reading the socket, so nothing the peer writes (a close, an invalid frame, a
  *   pong, a FIN) is seen by the runtime until it resumes: those events are not offered while
  *   `open.reading` is `paused` (a TCP reset still is: it surfaces as a socket error at once).
+ * - The shadow also records what each step's actions put on the wire (from the spec's `wire` of each
+ *   action: close frames with their codes, pings, the end of TCP), which the replay checks.
+ * - Events a state declares it ignores (`meta.ignores`) are kept in a path where a real-world cause
+ *   exists (ignoreIsRealizable): the runtime must then stay where it is.
  * - Coverage is computed from the machine's own definition (every state node, and every transition
  *   definition — source, event, guard branch, target — including `always` and `after` ones),
  *   per role: a branch guarded by the other role's guard, or shadowed by an earlier branch whose

@@ -31,6 +31,10 @@
  * runtime sees are the ones the path causes. The runtime's FIN does not come back as SOCKET_ENDED
  * (that would need the peer's FIN), and when the runtime destroys its socket, its own 'close' arrives
  * in a final state, where the machine ignores it.
+ *
+ * After each step the runtime must reach the step's state value (polled 1 ms apart, bounded), the
+ * lifecycle step it emits must name the path's event (KNOWN_MAPPINGS lists the accepted
+ * exceptions), and the peer must have received exactly the wire effects of the step's actions.
  */
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
