@@ -60,18 +60,3 @@ export class ModelClock {
   }
 }
 
-/**
- * The `clock` option to give the runtime: a plain object whose two functions call the model clock.
- *
- * Passing the ModelClock (or XState's SimulatedClock) itself does not work at the time of writing:
- * runtime/options.ts runs every object-valued option through TypeBox's Value.Convert, which
- * rebuilds it as a plain object — a class instance loses its prototype, so the runtime's actor
- * finds no `setTimeout` ("clock.setTimeout is not a function"). Own function properties survive
- * the copy, so this facade works either way.
- */
-export function clockOption(clock: ModelClock): { setTimeout: (fn: (...args: unknown[]) => void, ms: number) => number; clearTimeout: (id: unknown) => void } {
-  return {
-    setTimeout: (fn, ms) => clock.setTimeout(fn, ms),
-    clearTimeout: (id) => clock.clearTimeout(id),
-  };
-}

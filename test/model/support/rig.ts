@@ -41,7 +41,7 @@ import type { AddressInfo } from 'node:net';
 import { isDeepStrictEqual } from 'node:util';
 import type { StateValue } from 'xstate';
 import { WebSocket, WebSocketServer } from '../../../runtime/index.js';
-import { ModelClock, clockOption } from './clock.js';
+import { ModelClock } from './clock.js';
 import { DELAYS, PEER_BYTES, configName, delayOf, isTimerEvent, type GuardConfig, type ModelEvent, type ModelPath, type ModelStep, type Role, type WireEffect } from './model.js';
 import { RawPeer, closeBody, connectRaw, newKey, switchingProtocols, upgradeRequest } from './wire.js';
 
@@ -100,7 +100,7 @@ export class ServerRig {
       port: 0,
       host: '127.0.0.1',
       ...settingsOf(config),
-      clock: clockOption(clock),
+      clock,
       // Asynchronous: the connection stays in `connecting` until the path decides.
       verifyClient: (_info: unknown, callback: (result: boolean, code?: number) => void) => {
         const ws = [...wss._connections].at(-1)!;
@@ -170,7 +170,7 @@ export class ClientRig {
     const arrived = new Promise<RawPeer>((resolve) => {
       this.pending = resolve;
     });
-    const ws = new WebSocket(`ws://127.0.0.1:${this.port}/`, { ...settingsOf(config), clock: clockOption(clock) });
+    const ws = new WebSocket(`ws://127.0.0.1:${this.port}/`, { ...settingsOf(config), clock });
     const trace: LifecycleStep[] = [];
     watch(ws, trace);
     const peer = await within(arrived, 2000, 'the client to connect');
