@@ -17,9 +17,10 @@
  *   a rearm forgets it). A path that asks for "silent" when the runtime's flag is necessarily set
  *   cannot happen in the real world and is dropped; "active" is realized by the peer sending a data
  *   frame just before the timer fires.
- * - Pausing stops reading the socket, so nothing the peer writes (a close, an invalid frame, a
- *   pong, a FIN) is seen by the runtime until it resumes: those events are not offered while
- *   `open.reading` is `paused` (a TCP reset still is: it surfaces as a socket error at once).
+ * - Pausing stops reading the socket, so no frame the peer writes (a close, an invalid frame, a
+ *   pong, data) is seen by the runtime until it resumes: those events are not offered while
+ *   `open.reading` is `paused`. The end of TCP still is: a FIN with nothing unread before it ends
+ *   the stream at once (net.Socket reads EOF with read(0)), and a reset surfaces as a socket error.
  * - The shadow also records what each step's actions put on the wire (from the spec's `wire` of each
  *   action: close frames with their codes, pings, the end of TCP), which the replay checks.
  * - Events a state declares it ignores (`meta.ignores`) are kept in a path where a real-world cause
@@ -105,9 +106,11 @@ const ACTIVITY_GUARDS: Partial<Record<ConnectionGuardName, ActivityFlag>> = {
   peerActiveSinceIdleCheck: 'idle',
 };
 
-/** The events that only the peer can cause (bytes or TCP segments read from the socket). */
-const PEER_EVENTS = new Set<string>(['CLOSE_RECEIVED', 'PROTOCOL_ERROR', 'PONG_RECEIVED', 'SOCKET_ENDED']);
-/** The events that put bytes from the peer through the runtime's reader (and so count as activity). */
+/**
+ * The events that put bytes from the peer through the runtime's reader: they count as activity,
+ * and they cannot happen while the connection is connecting (the bytes wait for the handshake) or
+ * while reading is paused (they wait for resume).
+ */
 export const PEER_BYTES: ReadonlySet<string> = new Set<string>(['CLOSE_RECEIVED', 'PROTOCOL_ERROR', 'PONG_RECEIVED']);
 /** The actions that write a frame (the runtime counts what it sends as traffic for the idle check). */
 const WRITES = new Set<ConnectionActionName>(['sendPing', 'sendClose', 'echoClose', 'sendCloseWith']);
@@ -324,7 +327,7 @@ function eventsFor(machine: AnyStateMachine) {
     let events: ModelEvent[] = [...Object.values(BASE_EVENTS), ...timerEvents(machine, snapshot)];
     if (isPaused(snapshot.value)) {
       // Pausing stops reading: what the peer writes stays in the socket until resume.
-      events = events.filter((e) => !PEER_EVENTS.has(e.type) && !(isTimerEvent(e) && e.peerActive === true));
+      events = events.filter((e) => !PEER_BYTES.has(e.type) && !(isTimerEvent(e) && e.peerActive === true));
     }
     return events;
   };
@@ -380,7 +383,7 @@ function ignoresOf(machine: AnyStateMachine, path: string): readonly string[] {
  */
 function ignoreIsRealizable(event: ModelEvent, before: StateValue): boolean {
   if (event.type === 'HANDSHAKE_SUCCEEDED' || event.type === 'HANDSHAKE_FAILED') return false;
-  if (PEER_EVENTS.has(event.type)) return !activePaths(before).includes('connecting') && !isPaused(before);
+  if (PEER_BYTES.has(event.type)) return !activePaths(before).includes('connecting') && !isPaused(before);
   return true;
 }
 
@@ -394,7 +397,7 @@ export function ignoredPairs(machine: AnyStateMachine = connectionMachine): { al
       const item = `${path}:${type}`;
       all.push(item);
       const handshake = type === 'HANDSHAKE_SUCCEEDED' || type === 'HANDSHAKE_FAILED';
-      const peerWhileNotReading = PEER_EVENTS.has(type) && (path === 'connecting' || path === 'open.reading.paused');
+      const peerWhileNotReading = PEER_BYTES.has(type) && (path === 'connecting' || path === 'open.reading.paused');
       if (handshake || peerWhileNotReading) unrealizable.push(item);
     }
   }
