@@ -117,7 +117,7 @@ export async function run(args: string[]): Promise<number> {
   try {
     outcome = await check(spec, options);
   } catch (error) {
-    if ((error as Error).message.startsWith('no property ')) {
+    if ((error as Error).message.startsWith('no property ') || (error as Error).message.startsWith('spin is not installed')) {
       console.error(`wirestate check: ${(error as Error).message}`);
       return 2;
     }

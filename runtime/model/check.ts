@@ -101,7 +101,7 @@ export function selectProperties(spec: SpecUnderCheck, only: readonly string[] |
 
 function decide(spec: SpecUnderCheck, property: PropertySpec, g: Graph, alone: (id: string) => LoneExploration): Verdict {
   const base = { name: property.name, kind: property.kind, description: property.description, rfc: property.rfc, timers: g.timers };
-  const undecided = (what: string): Verdict => ({ ...base, status: 'unknown', summary: `no violation in the ${g.states.length} states explored, but the exploration stopped at --max-states: ${what}` });
+  const undecided = (what: string): Verdict => ({ ...base, status: 'unknown', summary: `${what} in the first ${g.states.length} states, but the exploration stopped at --max-states` });
   const violatedAt = (step: FoundStep, summary: string): Verdict => ({
     ...base,
     status: 'violated',
@@ -121,12 +121,12 @@ function decide(spec: SpecUnderCheck, property: PropertySpec, g: Graph, alone: (
         const bad = g.model.sentAfterClose(g.states[found.from]!.sides[found.actor], found.move).filter((k) => (property.never as string[]).includes(k));
         return violatedAt(found, `the ${['client', 'server'][found.actor]} sends ${bad.join(' and ')} after its close frame`);
       }
-      return g.truncated ? undecided('never-after') : { ...base, status: 'holds', summary: `no endpoint sends ${property.never.join('/')} after its close frame` };
+      return g.truncated ? undecided('no violation') : { ...base, status: 'holds', summary: `no endpoint sends ${property.never.join('/')} after its close frame` };
     }
     case 'invariant': {
       const found = g.firstBadCode;
       if (found) return violatedAt(found, `the ${['client', 'server'][found.actor]} puts close code ${found.move.badCodes.join(', ')} on the wire, which may not be sent`);
-      return g.truncated ? undecided('invariant') : { ...base, status: 'holds', summary: 'every close frame on the wire has no code or a sendable one' };
+      return g.truncated ? undecided('no violation') : { ...base, status: 'holds', summary: 'every close frame on the wire has no code or a sendable one' };
     }
     case 'no-deadlock': {
       for (let s = 0; s < g.states.length; s++) {
@@ -135,10 +135,10 @@ function decide(spec: SpecUnderCheck, property: PropertySpec, g: Graph, alone: (
           return { ...base, status: 'violated', summary: 'a state where a connection is not final has no step', trace: pathTo(g, s), ending: `stuck in: ${g.model.describe(g.states[s]!)}` };
         }
       }
-      return g.truncated ? undecided('no-deadlock') : { ...base, status: 'holds', summary: `all ${g.states.length} states have a step or are final on both sides` };
+      return g.truncated ? undecided('no deadlock') : { ...base, status: 'holds', summary: `all ${g.states.length} states have a step or are final on both sides` };
     }
     case 'final-reachable': {
-      if (g.truncated) return undecided('final-reachable');
+      if (g.truncated) return undecided('not decided');
       const reaches = backwardFrom(g, (s) => g.model.bothFinal(g.states[s]!), () => true);
       for (let s = 0; s < g.states.length; s++) {
         if (!reaches[s]) {
@@ -155,7 +155,7 @@ function decide(spec: SpecUnderCheck, property: PropertySpec, g: Graph, alone: (
       return { ...base, status: 'holds', summary: `both connections can become final from every one of the ${g.states.length} states` };
     }
     case 'eventually-final': {
-      if (g.truncated) return undecided('eventually-final');
+      if (g.truncated) return undecided('not decided');
       const progress = (edge: number) => g.edgeProgress[edge] === 1;
       const good = mustReach(g, (s) => g.model.bothFinal(g.states[s]!), progress);
       const trigger = (s: number) => g.states[s]!.sides.some((side) => side.closeSent);
@@ -185,10 +185,11 @@ function decide(spec: SpecUnderCheck, property: PropertySpec, g: Graph, alone: (
         const missing = machine.states.map((s) => s.path).filter((p) => !active.has(p));
         if (missing.length > 0) unreachable.push({ machine: id, states: missing });
       }
+      if (unreachable.length > 0 && g.truncated) return undecided(`${unreachable.map((u) => `${u.machine}: ${u.states.join(', ')}`).join('; ')} not entered yet`);
       if (unreachable.length > 0) {
         return { ...base, status: 'violated', summary: unreachable.map((u) => `${u.machine}: ${u.states.join(', ')} never entered`).join('; '), unreachable };
       }
-      if (g.truncated) return undecided('all-states-reachable');
+      if (g.truncated) return undecided('every state entered');
       return { ...base, status: 'holds', summary: `every state of ${ids.join(', ')} is entered` };
     }
   }

@@ -8,8 +8,10 @@
  *   - the channels are Promela chans `c2s`, `s2c` of the same capacity, of { kind, close code };
  *   - the flags of each endpoint (paused, discarding, closeSent, ended, destroyed, selfClose, fin)
  *     are global arrays indexed 0 (client) and 1 (server);
- *   - every machine that is not in the product runs as a process of its own (`m_<id>`) over every
- *     event it declares; it may stop at any moment, so that it never hides a deadlock.
+ *   - triggers that differ only by the close code they carry share one alternative, the code in a
+ *     variable; an endpoint reads only items its peer can write (computed to a fixpoint);
+ *   - every machine that is not in the product is a process of its own (`m_<id>`) over every event
+ *     it declares, in a separate small model (for reachability only).
  *
  * The properties:
  *   - nothingSentAfterClose, onlySendableCloseCodes, everyStateReachable: each alternative writes a
@@ -17,7 +19,7 @@
  *     frame after a close; SPIN's report of unreached statements (spin -o3 keeps each statement
  *     apart) says which markers were never executed in the full state space;
  *   - noDeadlock: SPIN's invalid end states (a final configuration ends its process; anything else
- *     blocked is a deadlock);
+ *     blocked is a deadlock; a move that would change nothing is not enabled, as in the explorer);
  *   - closingHandshakeTerminates: once a close frame was sent, either process may set `quiet`, after
  *     which only progress steps (deliveries, socket closes, resumes) are enabled, and
  *     `ltl terminates { [] (quiet -> <> (fin[0] && fin[1])) }` is checked for acceptance cycles

@@ -294,7 +294,7 @@ describe('wirestate check: model checking', function () {
     }
   });
 
-  it('the CLI prints the counterexample and exits 1 on a violation, 2 on bad arguments or a bad properties file', async () => {
+  it('the CLI prints the counterexample and exits 1 on a violation, 3 when cut at --max-states, 2 on bad arguments or a bad properties file', async () => {
     const dir = brokenSpec(broken[0]!.mutate);
     const violated = await wirestate(['check', '--spec', dir, '--property', 'closingHandshakeTerminates']);
     expect(violated.status).to.equal(1);
@@ -302,6 +302,11 @@ describe('wirestate check: model checking', function () {
     expect(violated.stdout).to.match(/shortest counterexample \(\d+ steps?, timers off\):/);
     expect(violated.stdout).to.match(/stuck: no delivery, socket close or resume can happen in client closing\.closedByPeer/);
     expect(violated.stdout).to.match(/model \(buffering assumptions\):\n {2}- a client and a server run the "connection" machine/);
+
+    const cut = await wirestate(['check', '--max-states', '1000']);
+    expect(cut.status).to.equal(3);
+    expect(cut.stdout).to.match(/\? noDeadlock \(RFC 6455 7\): unknown — no deadlock in the first 1000 states, but the exploration stopped at --max-states/);
+    expect(cut.stdout).to.match(/STOPPED at --max-states/);
 
     const usage = await wirestate(['check', '--max-states', 'many']);
     expect(usage.status).to.equal(2);
