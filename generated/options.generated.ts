@@ -2,7 +2,7 @@
 
 import { Type, type Static } from '@sinclair/typebox';
 
-export type SettingName = 'acceptData' | 'agent' | 'allowSynchronousEvents' | 'allowedClients' | 'assembleFragments' | 'autoAcceptConnections' | 'autoFragment' | 'autoPong' | 'backlog' | 'bindExclusively' | 'checkServerIdentity' | 'clientPerMessageDeflate' | 'clientTracking' | 'clock' | 'closeOnSendOverflow' | 'closeTimeout' | 'codePage' | 'connectionSendTimeout' | 'dataFormat' | 'defaultCloseCode' | 'defaultCloseReason' | 'dropConnectionOnKeepaliveTimeout' | 'finishRequest' | 'followRedirects' | 'fragmentationThreshold' | 'generateMask' | 'handleProtocols' | 'handshakeTimeout' | 'headers' | 'host' | 'hostHeader' | 'idleTimeout' | 'inBufferSize' | 'inspect' | 'ipFamily' | 'keepalive' | 'keepaliveGracePeriod' | 'keepaliveInterval' | 'localAddress' | 'maxBufferedChunks' | 'maxConnections' | 'maxFragments' | 'maxPayload' | 'maxPendingAutoPongs' | 'maxReceivedFrameSize' | 'maxRedirects' | 'messageLength' | 'noDelay' | 'noServer' | 'origin' | 'outBufferSize' | 'parseCookies' | 'parseExtensions' | 'path' | 'perMessageDeflate' | 'port' | 'protocolVersion' | 'sendHighWaterMark' | 'sendTimeout' | 'server' | 'skipUTF8Validation' | 'subprotocols' | 'tcpKeepAliveInterval' | 'tcpKeepAliveRetryCount' | 'tcpKeepAliveTime' | 'tls12SignatureAlgorithms' | 'tls12SupportedGroups' | 'tls13KeyShareGroups' | 'tls13SignatureAlgorithms' | 'tls13SupportedGroups' | 'tlsAlgorithmList' | 'tlsCa' | 'tlsCaDir' | 'tlsCaFile' | 'tlsCaFilePaths' | 'tlsCert' | 'tlsCertSelection' | 'tlsCertStore' | 'tlsCertStoreType' | 'tlsCertSubject' | 'tlsCheckCrl' | 'tlsCipherList' | 'tlsCipherSuites' | 'tlsHandshakeTimeout' | 'tlsIncludeCertChain' | 'tlsKey' | 'tlsLogPackets' | 'tlsMinCipherStrength' | 'tlsPassphrase' | 'tlsPfx' | 'tlsPrngSeed' | 'tlsProtocols' | 'tlsProvider' | 'tlsRejectUnauthorized' | 'tlsRenegotiation' | 'tlsRequestClientCert' | 'tlsSecurityFlags' | 'tlsSessionReuse' | 'trustXForwardedFor' | 'useNativeKeepalive' | 'useTls' | 'verifyClient' | 'waitForCloseResponse' | 'webSocketClass';
+export type SettingName = 'acceptData' | 'agent' | 'allowSynchronousEvents' | 'allowedClients' | 'assembleFragments' | 'autoAcceptConnections' | 'autoFragment' | 'autoPong' | 'backlog' | 'bindExclusively' | 'checkServerIdentity' | 'clientPerMessageDeflate' | 'clientTracking' | 'clock' | 'closeOnSendOverflow' | 'closeTimeout' | 'codePage' | 'connectionSendTimeout' | 'dataFormat' | 'defaultCloseCode' | 'defaultCloseReason' | 'dropConnectionOnKeepaliveTimeout' | 'finishRequest' | 'followRedirects' | 'fragmentationThreshold' | 'generateMask' | 'handleProtocols' | 'handshakeTimeout' | 'headers' | 'host' | 'hostHeader' | 'idleTimeout' | 'inBufferSize' | 'inspect' | 'ipFamily' | 'keepalive' | 'keepaliveGracePeriod' | 'keepaliveInterval' | 'localAddress' | 'maxBufferedChunks' | 'maxConnections' | 'maxFragments' | 'maxHeaderCount' | 'maxHeaderSize' | 'maxPayload' | 'maxPendingAutoPongs' | 'maxReceivedFrameSize' | 'maxRedirects' | 'messageLength' | 'noDelay' | 'noServer' | 'origin' | 'outBufferSize' | 'parseCookies' | 'parseExtensions' | 'path' | 'perMessageDeflate' | 'port' | 'protocolVersion' | 'sendHighWaterMark' | 'sendTimeout' | 'server' | 'skipUTF8Validation' | 'subprotocols' | 'tcpKeepAliveInterval' | 'tcpKeepAliveRetryCount' | 'tcpKeepAliveTime' | 'tls12SignatureAlgorithms' | 'tls12SupportedGroups' | 'tls13KeyShareGroups' | 'tls13SignatureAlgorithms' | 'tls13SupportedGroups' | 'tlsAlgorithmList' | 'tlsCa' | 'tlsCaDir' | 'tlsCaFile' | 'tlsCaFilePaths' | 'tlsCert' | 'tlsCertSelection' | 'tlsCertStore' | 'tlsCertStoreType' | 'tlsCertSubject' | 'tlsCheckCrl' | 'tlsCipherList' | 'tlsCipherSuites' | 'tlsHandshakeTimeout' | 'tlsIncludeCertChain' | 'tlsKey' | 'tlsLogPackets' | 'tlsMinCipherStrength' | 'tlsPassphrase' | 'tlsPfx' | 'tlsPrngSeed' | 'tlsProtocols' | 'tlsProvider' | 'tlsRejectUnauthorized' | 'tlsRenegotiation' | 'tlsRequestClientCert' | 'tlsSecurityFlags' | 'tlsSessionReuse' | 'trustXForwardedFor' | 'useNativeKeepalive' | 'useTls' | 'verifyClient' | 'waitForCloseResponse' | 'webSocketClass';
 export type DialectName = 'ws' | 'websocket' | 'ipworks';
 export type OptionsRole = 'server' | 'client';
 
@@ -1233,6 +1233,56 @@ export const settingsTable: { readonly [Name in SettingName]: SettingInfo } = {
         invert: false,
         kind: null,
         extension: false,
+        editions: null,
+      },
+    },
+  },
+  maxHeaderCount: {
+    name: 'maxHeaderCount',
+    group: 'limits',
+    roles: ['server', 'client'],
+    type: 'integer',
+    default: 256,
+    minimum: 0,
+    maximum: 2147483647,
+    unit: 'count',
+    description: 'Most header fields in the opening handshake (the client\'s upgrade request on a server, the server\'s 101 response on a client); more is refused with 431 and the connection closed (a client fails the handshake). 0 means no limit. Node\'s own limit (maxHeadersCount, 2000) silently drops the extra fields instead of refusing them; on servers wirestate creates it is raised above this setting so that the excess is seen and refused. 256 is Python websockets\' limit and far above the 10 to 30 fields browsers and proxies send.',
+    rfc: '4.2.1',
+    supported: true,
+    unsupportedReason: null,
+    dialects: {
+      ws: {
+        name: 'maxHeaderCount',
+        setting: 'maxHeaderCount',
+        scale: 1,
+        invert: false,
+        kind: null,
+        extension: true,
+        editions: null,
+      },
+    },
+  },
+  maxHeaderSize: {
+    name: 'maxHeaderSize',
+    group: 'limits',
+    roles: ['server', 'client'],
+    type: 'integer',
+    default: 16384,
+    minimum: 1024,
+    maximum: 2147483647,
+    unit: 'bytes',
+    description: 'Largest opening handshake head (request line or status line plus header fields) accepted; a larger one is refused with 431 and the connection closed (a client fails the handshake). Passed to Node\'s HTTP parser (its maxHeaderSize) on servers wirestate creates and on client requests, and checked again on upgrade requests that arrive through an HTTP server the application created (whose own, possibly larger, limit Node applies first). 16 KiB is Node\'s default, so an upgrade Node would accept is accepted.',
+    rfc: '4.2.1',
+    supported: true,
+    unsupportedReason: null,
+    dialects: {
+      ws: {
+        name: 'maxHeaderSize',
+        setting: 'maxHeaderSize',
+        scale: 1,
+        invert: false,
+        kind: null,
+        extension: true,
         editions: null,
       },
     },
@@ -3054,6 +3104,18 @@ export const ServerOptionsSchema = Type.Object({
     default: 16384,
     description: 'Most frames one message may be split into; one more closes the connection with 1009. 0 means no limit. It defeats floods of empty continuation frames that maxPayload cannot see; 16384 is ws\'s value and far above what honest senders use.',
   })),
+  maxHeaderCount: Type.Optional(Type.Integer({
+    minimum: 0,
+    maximum: 2147483647,
+    default: 256,
+    description: 'Most header fields in the opening handshake (the client\'s upgrade request on a server, the server\'s 101 response on a client); more is refused with 431 and the connection closed (a client fails the handshake). 0 means no limit. Node\'s own limit (maxHeadersCount, 2000) silently drops the extra fields instead of refusing them; on servers wirestate creates it is raised above this setting so that the excess is seen and refused. 256 is Python websockets\' limit and far above the 10 to 30 fields browsers and proxies send.',
+  })),
+  maxHeaderSize: Type.Optional(Type.Integer({
+    minimum: 1024,
+    maximum: 2147483647,
+    default: 16384,
+    description: 'Largest opening handshake head (request line or status line plus header fields) accepted; a larger one is refused with 431 and the connection closed (a client fails the handshake). Passed to Node\'s HTTP parser (its maxHeaderSize) on servers wirestate creates and on client requests, and checked again on upgrade requests that arrive through an HTTP server the application created (whose own, possibly larger, limit Node applies first). 16 KiB is Node\'s default, so an upgrade Node would accept is accepted.',
+  })),
   maxPayload: Type.Optional(Type.Integer({
     minimum: 0,
     maximum: 9007199254740991,
@@ -3491,6 +3553,18 @@ export const ClientOptionsSchema = Type.Object({
     default: 16384,
     description: 'Most frames one message may be split into; one more closes the connection with 1009. 0 means no limit. It defeats floods of empty continuation frames that maxPayload cannot see; 16384 is ws\'s value and far above what honest senders use.',
   })),
+  maxHeaderCount: Type.Optional(Type.Integer({
+    minimum: 0,
+    maximum: 2147483647,
+    default: 256,
+    description: 'Most header fields in the opening handshake (the client\'s upgrade request on a server, the server\'s 101 response on a client); more is refused with 431 and the connection closed (a client fails the handshake). 0 means no limit. Node\'s own limit (maxHeadersCount, 2000) silently drops the extra fields instead of refusing them; on servers wirestate creates it is raised above this setting so that the excess is seen and refused. 256 is Python websockets\' limit and far above the 10 to 30 fields browsers and proxies send.',
+  })),
+  maxHeaderSize: Type.Optional(Type.Integer({
+    minimum: 1024,
+    maximum: 2147483647,
+    default: 16384,
+    description: 'Largest opening handshake head (request line or status line plus header fields) accepted; a larger one is refused with 431 and the connection closed (a client fails the handshake). Passed to Node\'s HTTP parser (its maxHeaderSize) on servers wirestate creates and on client requests, and checked again on upgrade requests that arrive through an HTTP server the application created (whose own, possibly larger, limit Node applies first). 16 KiB is Node\'s default, so an upgrade Node would accept is accepted.',
+  })),
   maxPayload: Type.Optional(Type.Integer({
     minimum: 0,
     maximum: 9007199254740991,
@@ -3751,6 +3825,20 @@ export const WsServerOptionsSchema = Type.Object({
     maximum: 2147483647,
     default: 16384,
     description: 'Most frames one message may be split into; one more closes the connection with 1009. 0 means no limit. It defeats floods of empty continuation frames that maxPayload cannot see; 16384 is ws\'s value and far above what honest senders use.',
+  })),
+  maxHeaderCount: Type.Optional(Type.Integer({
+    'x-wirestate-setting': 'maxHeaderCount',
+    minimum: 0,
+    maximum: 2147483647,
+    default: 256,
+    description: 'Most header fields in the opening handshake (the client\'s upgrade request on a server, the server\'s 101 response on a client); more is refused with 431 and the connection closed (a client fails the handshake). 0 means no limit. Node\'s own limit (maxHeadersCount, 2000) silently drops the extra fields instead of refusing them; on servers wirestate creates it is raised above this setting so that the excess is seen and refused. 256 is Python websockets\' limit and far above the 10 to 30 fields browsers and proxies send.',
+  })),
+  maxHeaderSize: Type.Optional(Type.Integer({
+    'x-wirestate-setting': 'maxHeaderSize',
+    minimum: 1024,
+    maximum: 2147483647,
+    default: 16384,
+    description: 'Largest opening handshake head (request line or status line plus header fields) accepted; a larger one is refused with 431 and the connection closed (a client fails the handshake). Passed to Node\'s HTTP parser (its maxHeaderSize) on servers wirestate creates and on client requests, and checked again on upgrade requests that arrive through an HTTP server the application created (whose own, possibly larger, limit Node applies first). 16 KiB is Node\'s default, so an upgrade Node would accept is accepted.',
   })),
   maxPayload: Type.Optional(Type.Integer({
     'x-wirestate-setting': 'maxPayload',
@@ -4013,6 +4101,20 @@ export const WsClientOptionsSchema = Type.Object({
     maximum: 2147483647,
     default: 16384,
     description: 'Most frames one message may be split into; one more closes the connection with 1009. 0 means no limit. It defeats floods of empty continuation frames that maxPayload cannot see; 16384 is ws\'s value and far above what honest senders use.',
+  })),
+  maxHeaderCount: Type.Optional(Type.Integer({
+    'x-wirestate-setting': 'maxHeaderCount',
+    minimum: 0,
+    maximum: 2147483647,
+    default: 256,
+    description: 'Most header fields in the opening handshake (the client\'s upgrade request on a server, the server\'s 101 response on a client); more is refused with 431 and the connection closed (a client fails the handshake). 0 means no limit. Node\'s own limit (maxHeadersCount, 2000) silently drops the extra fields instead of refusing them; on servers wirestate creates it is raised above this setting so that the excess is seen and refused. 256 is Python websockets\' limit and far above the 10 to 30 fields browsers and proxies send.',
+  })),
+  maxHeaderSize: Type.Optional(Type.Integer({
+    'x-wirestate-setting': 'maxHeaderSize',
+    minimum: 1024,
+    maximum: 2147483647,
+    default: 16384,
+    description: 'Largest opening handshake head (request line or status line plus header fields) accepted; a larger one is refused with 431 and the connection closed (a client fails the handshake). Passed to Node\'s HTTP parser (its maxHeaderSize) on servers wirestate creates and on client requests, and checked again on upgrade requests that arrive through an HTTP server the application created (whose own, possibly larger, limit Node applies first). 16 KiB is Node\'s default, so an upgrade Node would accept is accepted.',
   })),
   maxPayload: Type.Optional(Type.Integer({
     'x-wirestate-setting': 'maxPayload',
@@ -4613,6 +4715,8 @@ export const dialectBindings: { readonly [D in DialectName]: { readonly [R in Op
       maxBufferedChunks: settingsTable.maxBufferedChunks.dialects.ws!,
       maxConnections: settingsTable.maxConnections.dialects.ws!,
       maxFragments: settingsTable.maxFragments.dialects.ws!,
+      maxHeaderCount: settingsTable.maxHeaderCount.dialects.ws!,
+      maxHeaderSize: settingsTable.maxHeaderSize.dialects.ws!,
       maxPayload: settingsTable.maxPayload.dialects.ws!,
       maxPendingAutoPongs: settingsTable.maxPendingAutoPongs.dialects.ws!,
       maxReceivedFrameSize: settingsTable.maxReceivedFrameSize.dialects.ws!,
@@ -4656,6 +4760,8 @@ export const dialectBindings: { readonly [D in DialectName]: { readonly [R in Op
       localAddress: settingsTable.localAddress.dialects.ws!,
       maxBufferedChunks: settingsTable.maxBufferedChunks.dialects.ws!,
       maxFragments: settingsTable.maxFragments.dialects.ws!,
+      maxHeaderCount: settingsTable.maxHeaderCount.dialects.ws!,
+      maxHeaderSize: settingsTable.maxHeaderSize.dialects.ws!,
       maxPayload: settingsTable.maxPayload.dialects.ws!,
       maxPendingAutoPongs: settingsTable.maxPendingAutoPongs.dialects.ws!,
       maxReceivedFrameSize: settingsTable.maxReceivedFrameSize.dialects.ws!,

@@ -524,9 +524,9 @@ export function isValidReceivedCloseCode(code: number): boolean {
 }
 
 /** Every way a peer can break the protocol (spec/errors.yaml). */
-export type ProtocolErrorId = 'clientNotAllowed' | 'clientRejected' | 'closePayloadOneByte' | 'controlFrameTooLong' | 'expectedContinuation' | 'expectedMask' | 'fragmentedControlFrame' | 'frameTooBig' | 'handshakeTimeout' | 'headersTooLarge' | 'inflateFailed' | 'inflatedTooBig' | 'invalidAccept' | 'invalidCloseCode' | 'invalidConnectionHeader' | 'invalidExtensionsHeader' | 'invalidHttpVersion' | 'invalidKey' | 'invalidMethod' | 'invalidProtocolHeader' | 'invalidResponseUpgrade' | 'invalidUpgradeHeader' | 'invalidUtf8' | 'messageTooBig' | 'missingHost' | 'missingSubprotocol' | 'nonMinimalPayloadLength' | 'pathNotHandled' | 'payloadLengthMsbSet' | 'payloadLengthUnsupported' | 'reservedOpcode' | 'tooManyConnections' | 'tooManyFragments' | 'tooManyRedirects' | 'unexpectedContinuation' | 'unexpectedExtension' | 'unexpectedMask' | 'unexpectedResponse' | 'unexpectedRsv1' | 'unexpectedRsv23' | 'unexpectedSubprotocol' | 'unsupportedVersion';
+export type ProtocolErrorId = 'clientNotAllowed' | 'clientRejected' | 'closePayloadOneByte' | 'controlFrameTooLong' | 'expectedContinuation' | 'expectedMask' | 'fragmentedControlFrame' | 'frameTooBig' | 'handshakeTimeout' | 'headersTooLarge' | 'inflateFailed' | 'inflatedTooBig' | 'invalidAccept' | 'invalidCloseCode' | 'invalidConnectionHeader' | 'invalidExtensionsHeader' | 'invalidHeaderValue' | 'invalidHttpVersion' | 'invalidKey' | 'invalidMethod' | 'invalidProtocolHeader' | 'invalidResponseUpgrade' | 'invalidUpgradeHeader' | 'invalidUtf8' | 'messageTooBig' | 'missingHost' | 'missingSubprotocol' | 'nonMinimalPayloadLength' | 'pathNotHandled' | 'payloadLengthMsbSet' | 'payloadLengthUnsupported' | 'reservedOpcode' | 'responseHeadersTooLarge' | 'tooManyBufferedChunks' | 'tooManyConnections' | 'tooManyFragments' | 'tooManyRedirects' | 'unexpectedContinuation' | 'unexpectedExtension' | 'unexpectedMask' | 'unexpectedResponse' | 'unexpectedRsv1' | 'unexpectedRsv23' | 'unexpectedSubprotocol' | 'unsupportedVersion';
 /** The `err.code` values users see; ws's names where ws has one. */
-export type ProtocolErrorCode = 'WS_ERR_EXPECTED_FIN' | 'WS_ERR_EXPECTED_MASK' | 'WS_ERR_FRAME_TOO_BIG' | 'WS_ERR_HANDSHAKE_CAPACITY' | 'WS_ERR_HANDSHAKE_CONNECTION' | 'WS_ERR_HANDSHAKE_EXTENSIONS' | 'WS_ERR_HANDSHAKE_FORBIDDEN' | 'WS_ERR_HANDSHAKE_HEADERS_TOO_LARGE' | 'WS_ERR_HANDSHAKE_HOST' | 'WS_ERR_HANDSHAKE_HTTP_VERSION' | 'WS_ERR_HANDSHAKE_KEY' | 'WS_ERR_HANDSHAKE_METHOD' | 'WS_ERR_HANDSHAKE_PATH' | 'WS_ERR_HANDSHAKE_PROTOCOL' | 'WS_ERR_HANDSHAKE_REJECTED' | 'WS_ERR_HANDSHAKE_TIMEOUT' | 'WS_ERR_HANDSHAKE_UPGRADE' | 'WS_ERR_HANDSHAKE_VERSION' | 'WS_ERR_INFLATE_FAILED' | 'WS_ERR_INVALID_ACCEPT' | 'WS_ERR_INVALID_CLOSE_CODE' | 'WS_ERR_INVALID_CONTROL_PAYLOAD_LENGTH' | 'WS_ERR_INVALID_EXTENSION' | 'WS_ERR_INVALID_OPCODE' | 'WS_ERR_INVALID_PAYLOAD_LENGTH' | 'WS_ERR_INVALID_RESPONSE_UPGRADE' | 'WS_ERR_INVALID_SUBPROTOCOL' | 'WS_ERR_INVALID_UTF8' | 'WS_ERR_MISSING_SUBPROTOCOL' | 'WS_ERR_TOO_MANY_FRAGMENTS' | 'WS_ERR_TOO_MANY_REDIRECTS' | 'WS_ERR_UNEXPECTED_MASK' | 'WS_ERR_UNEXPECTED_RESPONSE' | 'WS_ERR_UNEXPECTED_RSV_1' | 'WS_ERR_UNEXPECTED_RSV_2_3' | 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH' | 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH';
+export type ProtocolErrorCode = 'WS_ERR_EXPECTED_FIN' | 'WS_ERR_EXPECTED_MASK' | 'WS_ERR_FRAME_TOO_BIG' | 'WS_ERR_HANDSHAKE_CAPACITY' | 'WS_ERR_HANDSHAKE_CONNECTION' | 'WS_ERR_HANDSHAKE_EXTENSIONS' | 'WS_ERR_HANDSHAKE_FORBIDDEN' | 'WS_ERR_HANDSHAKE_HEADERS_TOO_LARGE' | 'WS_ERR_HANDSHAKE_HEADER_VALUE' | 'WS_ERR_HANDSHAKE_HOST' | 'WS_ERR_HANDSHAKE_HTTP_VERSION' | 'WS_ERR_HANDSHAKE_KEY' | 'WS_ERR_HANDSHAKE_METHOD' | 'WS_ERR_HANDSHAKE_PATH' | 'WS_ERR_HANDSHAKE_PROTOCOL' | 'WS_ERR_HANDSHAKE_REJECTED' | 'WS_ERR_HANDSHAKE_TIMEOUT' | 'WS_ERR_HANDSHAKE_UPGRADE' | 'WS_ERR_HANDSHAKE_VERSION' | 'WS_ERR_INFLATE_FAILED' | 'WS_ERR_INVALID_ACCEPT' | 'WS_ERR_INVALID_CLOSE_CODE' | 'WS_ERR_INVALID_CONTROL_PAYLOAD_LENGTH' | 'WS_ERR_INVALID_EXTENSION' | 'WS_ERR_INVALID_OPCODE' | 'WS_ERR_INVALID_PAYLOAD_LENGTH' | 'WS_ERR_INVALID_RESPONSE_UPGRADE' | 'WS_ERR_INVALID_SUBPROTOCOL' | 'WS_ERR_INVALID_UTF8' | 'WS_ERR_MISSING_SUBPROTOCOL' | 'WS_ERR_RESPONSE_HEADERS_TOO_LARGE' | 'WS_ERR_TOO_MANY_BUFFERED_PARTS' | 'WS_ERR_TOO_MANY_FRAGMENTS' | 'WS_ERR_TOO_MANY_REDIRECTS' | 'WS_ERR_UNEXPECTED_MASK' | 'WS_ERR_UNEXPECTED_RESPONSE' | 'WS_ERR_UNEXPECTED_RSV_1' | 'WS_ERR_UNEXPECTED_RSV_2_3' | 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH' | 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH';
 
 export interface ProtocolErrorInfo {
   readonly id: ProtocolErrorId;
@@ -702,6 +702,16 @@ export const protocolErrors: { readonly [Id in ProtocolErrorId]: ProtocolErrorIn
     rfc: '9.1',
     message: 'Invalid Sec-WebSocket-Extensions header',
   },
+  /** Invalid character in a header field value — RFC 6455 section 4.2.1. */
+  invalidHeaderValue: {
+    id: 'invalidHeaderValue',
+    code: 'WS_ERR_HANDSHAKE_HEADER_VALUE',
+    stage: 'handshake',
+    closeCode: 1006,
+    status: 400,
+    rfc: '4.2.1',
+    message: 'Invalid character in a header field value',
+  },
   /** HTTP/1.1 or higher is required — RFC 6455 section 4.2.1. */
   invalidHttpVersion: {
     id: 'invalidHttpVersion',
@@ -851,6 +861,26 @@ export const protocolErrors: { readonly [Id in ProtocolErrorId]: ProtocolErrorIn
     status: undefined,
     rfc: '5.2',
     message: 'invalid opcode',
+  },
+  /** Too many header fields in the server's response — RFC 6455 section 4.1. */
+  responseHeadersTooLarge: {
+    id: 'responseHeadersTooLarge',
+    code: 'WS_ERR_RESPONSE_HEADERS_TOO_LARGE',
+    stage: 'handshake',
+    closeCode: 1006,
+    status: undefined,
+    rfc: '4.1',
+    message: 'Too many header fields in the server\'s response',
+  },
+  /** too many separate pieces of one message held — RFC 6455 section 10.4. */
+  tooManyBufferedChunks: {
+    id: 'tooManyBufferedChunks',
+    code: 'WS_ERR_TOO_MANY_BUFFERED_PARTS',
+    stage: 'frame',
+    closeCode: 1009,
+    status: undefined,
+    rfc: '10.4',
+    message: 'too many separate pieces of one message held',
   },
   /** Server at maximum connections — RFC 6455 section 4.2.2. */
   tooManyConnections: {

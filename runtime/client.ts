@@ -62,6 +62,8 @@ export function startClient(ws: WebSocket, address: string | URL, protocols: str
       headers,
       agent: settings.agent as http.Agent | undefined,
       localAddress: settings.localAddress as string | undefined,
+      // The server's response head is bounded like a request head on the server (maxHeaderSize).
+      maxHeaderSize: Number(settings.maxHeaderSize ?? 16384),
     };
     if (url.secure) {
       const tlsOptions: Record<string, unknown> = {
@@ -81,6 +83,10 @@ export function startClient(ws: WebSocket, address: string | URL, protocols: str
     }
     const req = (url.secure ? https : http).request(requestOptions);
     currentRequest = req;
+    // Node drops response fields past maxHeadersCount silently: let one more through, so that a
+    // response with too many fields is seen and refused (maxHeaderCount).
+    const maxHeaderCount = Number(settings.maxHeaderCount ?? 0);
+    req.maxHeadersCount = maxHeaderCount > 0 ? maxHeaderCount + 1 : 0;
 
     req.on('error', (error) => {
       if (req !== currentRequest) return;
@@ -125,6 +131,11 @@ export function startClient(ws: WebSocket, address: string | URL, protocols: str
         return;
       }
       ws.emit('upgrade', res);
+      if (maxHeaderCount > 0 && res.rawHeaders.length / 2 > maxHeaderCount) {
+        socket.destroy();
+        fail(protocolError('responseHeadersTooLarge', `more than ${maxHeaderCount}`), 'responseHeadersTooLarge');
+        return;
+      }
       const verdict = verifyServerResponse(res, { key, protocols: requested, extensionsOffered: deflateConfig ? [EXTENSION_NAME] : [] });
       if (!verdict.ok) {
         socket.destroy();

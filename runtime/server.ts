@@ -14,7 +14,7 @@ import type { TLSSocket } from 'node:tls';
 import { createActor, type Actor } from 'xstate';
 import { serverMachine } from '../generated/server.machine.generated.js';
 import { protocolError, type WebSocketProtocolError } from './errors.js';
-import { buildAcceptHeaders, buildRejectResponse, selectSubprotocol, serializeResponseHead, validateUpgradeRequest } from './handshake/server.js';
+import { buildAcceptHeaders, buildRejectResponse, checkHeaderLimits, selectSubprotocol, serializeResponseHead, validateUpgradeRequest } from './handshake/server.js';
 import { normalizeOptions, type ServerOptions } from './options.js';
 import { WebSocket, type LifecycleObserver } from './websocket.js';
 import { acceptOffer, PerMessageDeflate, type DeflateConfig } from './extensions/permessage-deflate.js';
@@ -122,6 +122,9 @@ export class WebSocketServer extends EventEmitter {
       o.handshakeTimeout > 0
         ? { headersTimeout: o.handshakeTimeout, requestTimeout: o.handshakeTimeout, connectionsCheckingInterval: Math.max(10, Math.min(30_000, Math.floor(o.handshakeTimeout / 2))) }
         : {};
+    // maxHeaderSize is Node's parser limit here: a larger head is answered 431 and closed by Node
+    // itself, before an 'upgrade' event (handleUpgrade checks again for servers it does not own).
+    if (o.maxHeaderSize) timeouts.maxHeaderSize = o.maxHeaderSize;
     const server = tls
       ? https.createServer(
           {
@@ -138,6 +141,9 @@ export class WebSocketServer extends EventEmitter {
           handler,
         )
       : http.createServer(timeouts, handler);
+    // Node keeps at most maxHeadersCount fields and drops the rest without a word: keep one more
+    // than maxHeaderCount so that handleUpgrade sees the excess and answers 431.
+    server.maxHeadersCount = o.maxHeaderCount > 0 ? o.maxHeaderCount + 1 : 0;
     return server;
   }
 
@@ -173,6 +179,9 @@ export class WebSocketServer extends EventEmitter {
   handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, callback: (ws: WebSocket, req: http.IncomingMessage) => void): void {
     socket.on('error', swallowSocketError);
     if (!this._accepting) return this._refuse(socket, req, protocolError('tooManyConnections', 'the server is shutting down'));
+    // Too many or too large header fields: 431 (RFC 6585 section 5), before reading any of them.
+    const tooLarge = checkHeaderLimits(req, { maxHeaderSize: this.options.maxHeaderSize ?? 0, maxHeaderCount: this.options.maxHeaderCount ?? 0 });
+    if (tooLarge) return this._refuse(socket, req, tooLarge);
     const validated = validateUpgradeRequest(req);
     if (!validated.ok) return this._refuse(socket, req, validated.error);
     if (!this.shouldHandle(req)) return this._refuse(socket, req, protocolError('pathNotHandled', req.url));

@@ -279,9 +279,7 @@ export class WebSocket extends EventEmitter implements ConnectionHost {
     const net = socket as Duplex & { setNoDelay?: (on: boolean) => void; setTimeout?: (ms: number) => void };
     net.setNoDelay?.(this._settings.noDelay !== false);
     net.setTimeout?.(0);
-    socket.on('drain', () => {
-      if (this.listenerCount('drain') > 0) this.emit('drain');
-    });
+    socket.on('drain', () => this._emitDrain());
   }
 
   /** The handshake succeeded: start framing over the socket, replaying bytes that came with the upgrade. */
@@ -297,6 +295,7 @@ export class WebSocket extends EventEmitter implements ConnectionHost {
         maxPayload: settings.maxPayload ?? 0,
         maxFrameSize: settings.maxReceivedFrameSize ?? 0,
         maxFragments: settings.maxFragments ?? 0,
+        maxBufferedChunks: settings.maxBufferedChunks ?? 0,
         skipUtf8Validation: settings.skipUTF8Validation === true,
         // RFC 7692 section 6.1: RSV1 marks a compressed message once permessage-deflate is negotiated.
         rsv1Allowed: deflate !== null,
@@ -330,7 +329,7 @@ export class WebSocket extends EventEmitter implements ConnectionHost {
         this._inOrder(() => {
           // RFC 6455 section 5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in
           // response ... as soon as is practical", unless it already received a Close frame.
-          if (this._settings.autoPong !== false && this.readyState === WebSocket.OPEN) this._sendFrame(Opcode.pong, payload, true, undefined);
+          if (this._settings.autoPong !== false && this.readyState === WebSocket.OPEN) this._autoPong(payload);
           this.emit('ping', payload);
         });
       },
@@ -351,6 +350,31 @@ export class WebSocket extends EventEmitter implements ConnectionHost {
       onError: (error) => this._inOrder(() => this._failWith(error)),
     };
   }
+
+  /**
+   * Answers a ping, unless answers are piling up unsent: a peer that floods pings and does not read
+   * would otherwise grow our send queue without bound. Pongs are dropped while maxPendingAutoPongs
+   * are still unwritten or the send queue is above sendHighWaterMark. RFC 6455 section 5.5.3 allows
+   * it: "If an endpoint receives a Ping frame and has not yet sent Pong frame(s) in response to
+   * previous Ping frame(s), the endpoint MAY elect to send a Pong frame for only the most recently
+   * processed Ping frame" — the pending ones still go out.
+   */
+  private _autoPong(payload: Buffer): void {
+    const maxPending = this._settings.maxPendingAutoPongs ?? 0;
+    const highWaterMark = this._settings.sendHighWaterMark ?? 0;
+    if ((maxPending > 0 && this._pendingAutoPongs >= maxPending) || (highWaterMark > 0 && this.bufferedAmount >= highWaterMark)) {
+      this._droppedAutoPongs++;
+      return;
+    }
+    this._pendingAutoPongs++;
+    this._sendFrame(Opcode.pong, payload, true, this._autoPongWritten);
+  }
+
+  private _pendingAutoPongs = 0;
+  private _droppedAutoPongs = 0;
+  private readonly _autoPongWritten = () => {
+    this._pendingAutoPongs--;
+  };
 
   private _emitMessage(data: Buffer, isBinary: boolean): void {
     this._messagesReceived++;
@@ -468,6 +492,9 @@ export class WebSocket extends EventEmitter implements ConnectionHost {
     if (this._closeEmitted) return;
     this._closeEmitted = true;
     this._parser = null;
+    // Inflations still running finish into nothing: no message (or error) after 'close'.
+    this._discardInput = true;
+    this._ordered = [];
     // Release the zlib contexts as soon as the connection is over (RFC 7692 keeps none past it).
     this._deflate?.cleanup();
     this._later(() => {
@@ -764,12 +791,30 @@ export class WebSocket extends EventEmitter implements ConnectionHost {
     } finally {
       this._flushing = false;
     }
+    if (this._needDrain && this._outbound.length === 0) this._emitDrain();
+  }
+
+  /** send() returned false: 'drain' is owed once the queue is back below sendHighWaterMark. */
+  private _needDrain = false;
+
+  /** 'drain': the socket flushed its buffer, or the compression queue emptied below the mark. */
+  private _emitDrain(): void {
+    const socket = this._socket as (Duplex & { writableNeedDrain?: boolean }) | null;
+    if (socket?.writableNeedDrain) return; // the socket's own 'drain' comes later
+    const highWaterMark = this._settings.sendHighWaterMark ?? 0;
+    if (highWaterMark > 0 && this.bufferedAmount >= highWaterMark) return;
+    this._needDrain = false;
+    if (this.listenerCount('drain') > 0) this.emit('drain');
   }
 
   private _afterWrite(written: boolean): boolean {
     const highWaterMark = this._settings.sendHighWaterMark ?? 0;
-    if (highWaterMark <= 0) return written;
+    if (highWaterMark <= 0) {
+      if (!written) this._needDrain = true;
+      return written;
+    }
     const below = this.bufferedAmount < highWaterMark;
+    if (!below) this._needDrain = true;
     if (!below && this._settings.closeOnSendOverflow === true && this.readyState === WebSocket.OPEN) {
       // The application chose to close a connection whose peer does not read (policy violation, 1008).
       this._stateDetail = 'send buffer above sendHighWaterMark';

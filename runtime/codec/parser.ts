@@ -50,6 +50,12 @@ export interface ParserOptions {
   maxFrameSize: number;
   /** Most frames in one message; 0 = no limit → tooManyFragments (1009). */
   maxFragments: number;
+  /**
+   * Most separate pieces of payload held for the message being received (views of the peer's
+   * chunks and the blocks small pieces are copied into); 0 or absent = no limit →
+   * tooManyBufferedChunks (1009). The per-piece overhead is what maxPayload does not count.
+   */
+  maxBufferedChunks?: number;
   /** Deliver text messages and close reasons without checking their UTF-8 (as ws `skipUTF8Validation`). */
   skipUtf8Validation: boolean;
   /**
@@ -128,6 +134,7 @@ export class FrameParser {
   private readonly _maxCompressed: number;
   private readonly _maxFrameSize: number;
   private readonly _maxFragments: number;
+  private readonly _maxChunks: number;
   private readonly _skipUtf8: boolean;
   private readonly _assemble: boolean;
   private _rsv1Allowed: boolean;
@@ -184,6 +191,7 @@ export class FrameParser {
     this._maxCompressed = this._maxPayload > 0 ? deflateBound(this._maxPayload) : 0;
     this._maxFrameSize = checkLimit('maxFrameSize', options.maxFrameSize);
     this._maxFragments = checkLimit('maxFragments', options.maxFragments);
+    this._maxChunks = checkLimit('maxBufferedChunks', options.maxBufferedChunks ?? 0);
     this._skipUtf8 = options.skipUtf8Validation === true;
     this._rsv1Allowed = options.rsv1Allowed === true;
     this._assemble = options.assembleFragments !== false;
@@ -500,20 +508,37 @@ export class FrameParser {
     // byte stream is not, in fact, a valid UTF-8 stream, that endpoint MUST _Fail the WebSocket
     // Connection_." Checked as the bytes arrive, so a bad sequence fails at once.
     if (this._validate && !this._utf8.push(chunk, pos, end)) return this._fail('invalidUtf8');
+    this._keep(chunk, pos, end, this._payloadLength - this._frameReceived);
+  }
+
+  /**
+   * Holds `src[start, end)` until the message is complete: a view when it is large, else a copy
+   * into the current block (a new block holds at most `blockHint` bytes, never more than 16 KiB).
+   * Fails with tooManyBufferedChunks when more pieces than maxBufferedChunks are held.
+   */
+  private _keep(src: Buffer, start: number, end: number, blockHint: number): void {
+    const take = end - start;
     if (take >= COALESCE_BELOW) {
-      this._addFragment(chunk.subarray(pos, end));
+      this._addFragment(src.subarray(start, end));
     } else {
       let block = this._block;
       if (block === null || this._blockEnd + take > block.length) {
         this._sealBlock();
-        const frameRemaining = this._payloadLength - this._frameReceived;
-        block = this._block = Buffer.allocUnsafe(frameRemaining < BLOCK_SIZE ? frameRemaining : BLOCK_SIZE);
+        const size = blockHint < take ? take : blockHint < BLOCK_SIZE ? blockHint : BLOCK_SIZE;
+        block = this._block = Buffer.allocUnsafe(size);
         this._blockStart = this._blockEnd = 0;
       }
-      chunk.copy(block, this._blockEnd, pos, end);
+      src.copy(block, this._blockEnd, start, end);
       this._blockEnd += take;
     }
     this._fragBytes += take;
+    // RFC 6455 10.4: protect against "a long stream of small frames" held until reassembly.
+    if (this._maxChunks > 0 && this._heldPieces() > this._maxChunks) this._fail('tooManyBufferedChunks', `more than ${this._maxChunks}`);
+  }
+
+  /** Separate payload pieces held: the list, plus the block's unsealed part. */
+  private _heldPieces(): number {
+    return this._fragments.length + (this._blockEnd > this._blockStart ? 1 : 0);
   }
 
   /** Moves the filled, unsealed part of the block into `_fragments` (keeping byte order). */
@@ -571,8 +596,13 @@ export class FrameParser {
         this._sink.onMessage(payload, this._msgBinary, this._msgCompressed);
         return;
       }
-      this._addFragment(payload);
-      this._fragBytes += payload.length;
+      // Small payloads are copied together (a view would pin the peer's whole chunk); an empty
+      // frame adds nothing, so a flood of empty continuations costs no memory.
+      if (payload.length > 0) {
+        const room = this._maxPayload > 0 ? this._maxPayload - this._fragBytes : BLOCK_SIZE;
+        this._keep(payload, 0, payload.length, room > payload.length ? room : payload.length);
+        if (this._stopped) return;
+      }
     }
     if (!fin) return;
     const data = this._takeFragments();

@@ -32,7 +32,6 @@ export interface NegotiatedDeflate {
   clientMaxWindowBits: number;
 }
 
-const MIN_BITS = 8;
 const MAX_BITS = 15;
 /** RFC 7692 section 7.2.1: the sender removes the 4-octet 0x00 0x00 0xff 0xff tail; the receiver appends it back. */
 const TRAILER = Buffer.from([0x00, 0x00, 0xff, 0xff]);
@@ -64,9 +63,10 @@ function readParams(params: Params, side: 'offer' | 'response'): { ok: true; val
           }
           return { ok: false, reason: `${name} needs a value` };
         }
-        if (!/^\d{1,2}$/.test(value)) return { ok: false, reason: `invalid ${name} value ${JSON.stringify(value)}` };
+        // RFC 7692 7.1.2.1 / 7.1.2.2: "a decimal integer value without leading zeroes between 8 to
+        // 15, inclusive" — so "09", "+9" or "9.0" are invalid, not 9.
+        if (!/^(?:[89]|1[0-5])$/.test(value)) return { ok: false, reason: `invalid ${name} value ${JSON.stringify(value)} (8 to 15, no leading zeroes)` };
         const bits = Number(value);
-        if (bits < MIN_BITS || bits > MAX_BITS) return { ok: false, reason: `${name}=${bits} is outside 8..15` };
         values[name] = bits;
         break;
       }
@@ -216,6 +216,31 @@ class SerialQueue {
 
 type Done = (error: Error | null, data?: Buffer) => void;
 
+/** zlib streams of every connection, created and not yet closed (each holds its window and state). */
+let liveContexts = 0;
+
+/** How many zlib contexts (inflaters and deflaters) are open in this process: 0 once every compressed connection is closed. */
+export function liveZlibContexts(): number {
+  return liveContexts;
+}
+
+function opened<T extends zlib.InflateRaw | zlib.DeflateRaw>(stream: T): T {
+  liveContexts++;
+  return stream;
+}
+
+/** Closes a zlib stream (freeing its native memory once any write in progress returns). */
+function release(stream: zlib.InflateRaw | zlib.DeflateRaw | null): void {
+  if (stream === null || (stream as { _wirestateReleased?: boolean })._wirestateReleased) return;
+  (stream as { _wirestateReleased?: boolean })._wirestateReleased = true;
+  liveContexts--;
+  stream.close();
+}
+
+function closedError(): Error {
+  return new Error('the connection is closed');
+}
+
 /**
  * Compression state of one connection. Deflates outgoing messages and inflates incoming ones,
  * keeping (or resetting, without context takeover) each direction's LZ77 window as negotiated.
@@ -273,35 +298,38 @@ export class PerMessageDeflate {
   }
 
   private decompressNow(data: Buffer, done: Done): void {
-    zlibLimiter.run((release) => {
+    zlibLimiter.run((free) => {
       if (this.closed) {
-        release();
-        return done(new Error('the connection is closed'));
+        free();
+        return done(closedError());
       }
-      if (!this.inflater) {
-        // A window at least as large as the peer's (RFC 7692 section 7.1.2.2); 8 is read as 9 by zlib.
-        this.inflater = zlib.createInflateRaw({ windowBits: Math.max(9, this.peerWindowBits) });
-      }
+      // A window at least as large as the peer's (RFC 7692 section 7.1.2.2); 8 is read as 9 by zlib.
+      this.inflater ??= opened(zlib.createInflateRaw({ windowBits: Math.max(9, this.peerWindowBits) }));
       const inflater = this.inflater;
       const chunks: Buffer[] = [];
       let size = 0;
-      let failed = false;
-      const cleanup = () => {
+      let finished = false;
+      const finish = (error: Error | null, out?: Buffer) => {
+        if (finished) return;
+        finished = true;
         inflater.removeListener('data', onData);
         inflater.removeListener('error', onError);
+        free();
+        done(error, out);
       };
       const fail = (error: WebSocketProtocolError) => {
-        if (failed) return;
-        failed = true;
-        cleanup();
         // A stream that failed (or was cut short) cannot continue: the connection closes anyway.
-        inflater.destroy();
-        this.inflater = null;
-        release();
-        done(error);
+        // Closing it inside 'data' stops zlib at once: nothing more is inflated (a bomb costs at
+        // most maxPayload plus one zlib chunk).
+        if (this.inflater === inflater) this.inflater = null;
+        release(inflater);
+        finish(error);
       };
       const onData = (chunk: Buffer) => {
+        if (finished) return;
         size += chunk.length;
+        // RFC 7692 section 8.1 ("a malicious peer can send a small compressed message that
+        // inflates into a huge one"): the limit applies to the inflated size, while inflating.
         if (this.maxPayload > 0 && size > this.maxPayload) {
           fail(protocolError('inflatedTooBig', `more than ${this.maxPayload} bytes`));
           return;
@@ -312,16 +340,18 @@ export class PerMessageDeflate {
       inflater.on('data', onData);
       inflater.on('error', onError);
       inflater.write(data);
+      // RFC 7692 section 7.2.2: "Append 4 octets of 0x00 0x00 0xff 0xff to the tail end of the payload of the message."
       inflater.write(TRAILER);
-      inflater.flush(() => {
-        if (failed) return;
-        cleanup();
+      inflater.flush((error?: Error | null) => {
+        if (finished) return;
+        // Closed meanwhile (cleanup on close): what came out is not a whole message.
+        if (error || this.closed) return finish(closedError());
         if (this.peerNoContextTakeover) {
-          inflater.close();
+          // RFC 7692 section 7.1.1.2: the peer resets its context after each message; so do we.
           this.inflater = null;
+          release(inflater);
         }
-        release();
-        done(null, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+        finish(null, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
       });
     });
   }
@@ -335,45 +365,54 @@ export class PerMessageDeflate {
   }
 
   private compressNow(data: Buffer, done: Done): void {
-    zlibLimiter.run((release) => {
+    zlibLimiter.run((free) => {
       if (this.closed) {
-        release();
-        return done(new Error('the connection is closed'));
+        free();
+        return done(closedError());
       }
-      if (!this.deflater) {
-        this.deflater = zlib.createDeflateRaw({
+      this.deflater ??= opened(
+        zlib.createDeflateRaw({
           windowBits: Math.max(9, this.ownWindowBits),
           memLevel: this.config.memLevel ?? 8,
           level: this.config.level ?? zlib.constants.Z_DEFAULT_COMPRESSION,
-        });
-      }
+        }),
+      );
       const deflater = this.deflater;
       const chunks: Buffer[] = [];
       let size = 0;
+      let finished = false;
+      const finish = (error: Error | null, out?: Buffer) => {
+        if (finished) return;
+        finished = true;
+        deflater.removeListener('data', onData);
+        deflater.removeListener('error', onError);
+        free();
+        done(error, out);
+      };
       const onData = (chunk: Buffer) => {
         chunks.push(chunk);
         size += chunk.length;
       };
       const onError = (error: Error) => {
-        deflater.removeListener('data', onData);
-        this.deflater = null;
-        release();
-        done(error);
+        if (this.deflater === deflater) this.deflater = null;
+        release(deflater);
+        finish(error);
       };
       deflater.on('data', onData);
-      deflater.once('error', onError);
+      deflater.on('error', onError);
       deflater.write(data);
-      deflater.flush(zlib.constants.Z_SYNC_FLUSH, () => {
-        deflater.removeListener('data', onData);
-        deflater.removeListener('error', onError);
+      deflater.flush(zlib.constants.Z_SYNC_FLUSH, (error?: Error | null) => {
+        if (finished) return;
+        if (error || this.closed) return finish(error ?? closedError());
         let out = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+        // RFC 7692 section 7.2.1: "Remove 4 octets (that are 0x00 0x00 0xff 0xff) from the tail end."
         if (out.length >= 4 && out.subarray(out.length - 4).equals(TRAILER)) out = out.subarray(0, out.length - 4);
         if (this.ownNoContextTakeover) {
-          deflater.close();
+          // RFC 7692 section 7.1.1.1: without context takeover, each message starts a new context.
           this.deflater = null;
+          release(deflater);
         }
-        release();
-        done(null, out);
+        finish(null, out);
       });
     });
   }
@@ -381,9 +420,14 @@ export class PerMessageDeflate {
   /** Releases the zlib contexts (on close). */
   cleanup(): void {
     this.closed = true;
-    this.inflater?.close();
-    this.deflater?.close();
+    release(this.inflater);
+    release(this.deflater);
     this.inflater = null;
     this.deflater = null;
+  }
+
+  /** zlib contexts this connection holds now (0, 1 or 2): none once cleanup() ran. */
+  get contexts(): number {
+    return (this.inflater ? 1 : 0) + (this.deflater ? 1 : 0);
   }
 }

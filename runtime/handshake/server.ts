@@ -27,6 +27,49 @@ export interface UpgradeRequestLike {
   httpVersion?: string;
   url?: string;
   headers: IncomingHttpHeaders;
+  /** Names and values as received, alternating (Node's `rawHeaders`); used for the value check when present. */
+  rawHeaders?: string[];
+}
+
+/** The handshake limits of a server (spec/settings.yaml maxHeaderSize / maxHeaderCount); 0 = no limit. */
+export interface HeaderLimits {
+  maxHeaderSize: number;
+  maxHeaderCount: number;
+}
+
+/**
+ * Checks the size of a request head against the server's limits: more than `maxHeaderCount` fields
+ * or a head (request line and fields) longer than `maxHeaderSize` bytes is `headersTooLarge`, to be
+ * answered 431 (RFC 6585 section 5). Node's HTTP parser already applies its own maxHeaderSize
+ * while reading; this check is what applies when the request came through an HTTP server whose
+ * limits the application chose. Linear in the number of fields.
+ */
+export function checkHeaderLimits(req: UpgradeRequestLike, limits: HeaderLimits): WebSocketProtocolError | undefined {
+  const raw = req.rawHeaders ?? Object.entries(req.headers).flatMap(([name, value]) => (Array.isArray(value) ? value.flatMap((v) => [name, v]) : [name, String(value)]));
+  const count = raw.length / 2;
+  if (limits.maxHeaderCount > 0 && count > limits.maxHeaderCount) {
+    return protocolError('headersTooLarge', `more than ${limits.maxHeaderCount} header fields`);
+  }
+  if (limits.maxHeaderSize > 0) {
+    // "GET /path HTTP/1.1\r\n", then "name: value\r\n" per field, then "\r\n".
+    let size = (req.method?.length ?? 0) + (req.url?.length ?? 0) + (req.httpVersion?.length ?? 0) + 13;
+    for (let i = 0; i < raw.length; i += 2) size += raw[i]!.length + raw[i + 1]!.length + 4;
+    size += 2;
+    if (size > limits.maxHeaderSize) return protocolError('headersTooLarge', `head larger than ${limits.maxHeaderSize} bytes`);
+  }
+  return undefined;
+}
+
+/**
+ * RFC 7230 section 3.2: `field-value = *( field-content / obs-fold )`, whose characters are
+ * VCHAR, SP, HTAB and obs-text: any other control character (NUL, CR, LF, DEL …) is invalid.
+ */
+function isValidFieldValue(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09) || c === 0x7f) return false;
+  }
+  return true;
 }
 
 /** A request that passed {@link validateUpgradeRequest}, with its handshake fields parsed. */
@@ -98,6 +141,19 @@ function requestPath(url: string | undefined): string {
  */
 export function validateUpgradeRequest(req: UpgradeRequestLike): UpgradeValidation {
   const { headers } = req;
+  // RFC 6455 4.2.1: any "violations of the ABNF grammar specified for the components of the
+  // handshake" are refused (below). Control characters in a field value break RFC 7230 section
+  // 3.2 for every field; Node's parser refuses most of them, but not when the application's HTTP
+  // server runs with insecureHTTPParser — so they are checked here too, in one linear pass.
+  const raw = req.rawHeaders;
+  if (raw !== undefined) {
+    for (let i = 1; i < raw.length; i += 2) if (!isValidFieldValue(raw[i]!)) return fail('invalidHeaderValue');
+  } else {
+    for (const value of Object.values(headers)) {
+      if (value === undefined) continue;
+      for (const v of Array.isArray(value) ? value : [value]) if (!isValidFieldValue(v)) return fail('invalidHeaderValue');
+    }
+  }
   // RFC 6455 4.2.1: "If the server, while reading the handshake, finds that the client did not
   // send a handshake that matches the description below [...], including but not limited to any
   // violations of the ABNF grammar specified for the components of the handshake, the server MUST
