@@ -239,7 +239,7 @@ export const connectionStates: readonly { readonly path: string; readonly final:
     path: 'open.keepalive',
     final: false,
     atomic: false,
-    description: 'Ping a silent peer every keepaliveInterval and drop it if nothing comes back within keepaliveGracePeriod (section 5.5.2).',
+    description: 'Ping a silent peer every keepaliveInterval and drop it if nothing comes back within keepaliveGracePeriod (section 5.5.2). Suspended while the application has paused reading: a pong cannot be read then, so silence proves nothing.',
   },
   {
     path: 'open.keepalive.starting',
@@ -264,6 +264,12 @@ export const connectionStates: readonly { readonly path: string; readonly final:
     final: false,
     atomic: true,
     description: null,
+  },
+  {
+    path: 'open.keepalive.suspended',
+    final: false,
+    atomic: true,
+    description: 'Reading is paused; keep-alive resumes, with a fresh interval, when reading does.',
   },
   {
     path: 'open.idle',
@@ -550,7 +556,7 @@ export const connectionMachine = setup({
           },
         },
         keepalive: {
-          description: 'Ping a silent peer every keepaliveInterval and drop it if nothing comes back within keepaliveGracePeriod (section 5.5.2).',
+          description: 'Ping a silent peer every keepaliveInterval and drop it if nothing comes back within keepaliveGracePeriod (section 5.5.2). Suspended while the application has paused reading: a pong cannot be read then, so silence proves nothing.',
           initial: 'starting',
           states: {
             starting: {
@@ -571,7 +577,7 @@ export const connectionMachine = setup({
             },
             waiting: {
               meta: {
-                ignores: ['PAUSE_REQUESTED', 'PONG_RECEIVED', 'RESUME_REQUESTED'],
+                ignores: ['PONG_RECEIVED', 'RESUME_REQUESTED'],
               },
               after: {
                 keepaliveInterval: [
@@ -587,10 +593,15 @@ export const connectionMachine = setup({
                   },
                 ],
               },
+              on: {
+                PAUSE_REQUESTED: {
+                  target: 'suspended',
+                },
+              },
             },
             awaitingPong: {
               meta: {
-                ignores: ['PAUSE_REQUESTED', 'RESUME_REQUESTED'],
+                ignores: ['RESUME_REQUESTED'],
               },
               after: {
                 keepaliveGracePeriod: [
@@ -612,6 +623,21 @@ export const connectionMachine = setup({
               },
               on: {
                 PONG_RECEIVED: {
+                  target: 'waiting',
+                  actions: ['rearmKeepaliveCheck'],
+                },
+                PAUSE_REQUESTED: {
+                  target: 'suspended',
+                },
+              },
+            },
+            suspended: {
+              description: 'Reading is paused; keep-alive resumes, with a fresh interval, when reading does.',
+              meta: {
+                ignores: ['PAUSE_REQUESTED', 'PONG_RECEIVED'],
+              },
+              on: {
+                RESUME_REQUESTED: {
                   target: 'waiting',
                   actions: ['rearmKeepaliveCheck'],
                 },

@@ -297,6 +297,21 @@ describe('generated connection machine', () => {
       expect(h.log.filter((e) => e === 'sendPing')).to.have.length(2);
     });
 
+    it('is suspended while reading is paused (a pong cannot be read), and resumes with a fresh interval', () => {
+      const h = opened('server', { keepaliveEnabled: true });
+      h.clock.increment(delays.keepaliveInterval);
+      expect(h.state()).to.contain('open.keepalive.awaitingPong');
+      h.send({ type: 'PAUSE_REQUESTED' });
+      expect(h.state()).to.contain('open.keepalive.suspended');
+      h.clock.increment(delays.keepaliveGracePeriod);
+      h.clock.increment(delays.keepaliveInterval);
+      expect(h.readyState(), 'a paused connection is not dropped for silence').to.equal(1);
+      h.send({ type: 'RESUME_REQUESTED' });
+      expect(h.state()).to.contain('open.keepalive.waiting');
+      h.clock.increment(delays.keepaliveInterval);
+      expect(h.state()).to.contain('open.keepalive.awaitingPong');
+    });
+
     it('disabled keep-alive never pings', () => {
       const h = opened('server');
       h.clock.increment(delays.keepaliveInterval * 10);

@@ -397,7 +397,8 @@ export function ignoredPairs(machine: AnyStateMachine = connectionMachine): { al
       const item = `${path}:${type}`;
       all.push(item);
       const handshake = type === 'HANDSHAKE_SUCCEEDED' || type === 'HANDSHAKE_FAILED';
-      const peerWhileNotReading = PEER_BYTES.has(type) && (path === 'connecting' || path === 'open.reading.paused');
+      // open.keepalive.suspended is only ever active together with open.reading.paused.
+      const peerWhileNotReading = PEER_BYTES.has(type) && (path === 'connecting' || path === 'open.reading.paused' || path === 'open.keepalive.suspended');
       if (handshake || peerWhileNotReading) unrealizable.push(item);
     }
   }
