@@ -353,27 +353,45 @@ export class WebSocket extends EventEmitter implements ConnectionHost {
 
   /**
    * Answers a ping, unless answers are piling up unsent: a peer that floods pings and does not read
-   * would otherwise grow our send queue without bound. Pongs are dropped while maxPendingAutoPongs
-   * are still unwritten or the send queue is above sendHighWaterMark. RFC 6455 section 5.5.3 allows
-   * it: "If an endpoint receives a Ping frame and has not yet sent Pong frame(s) in response to
-   * previous Ping frame(s), the endpoint MAY elect to send a Pong frame for only the most recently
-   * processed Ping frame" — the pending ones still go out.
+   * would otherwise grow our send queue without bound. While maxPendingAutoPongs answers are still
+   * unwritten, or the send queue is above sendHighWaterMark, a ping is not answered at once: only the
+   * latest such ping is remembered, and answered as soon as the queue moves again. RFC 6455 section
+   * 5.5.3 allows exactly that: "If an endpoint receives a Ping frame and has not yet sent Pong
+   * frame(s) in response to previous Ping frame(s), the endpoint MAY elect to send a Pong frame for
+   * only the most recently processed Ping frame." Memory: at most maxPendingAutoPongs + 1 pongs.
    */
   private _autoPong(payload: Buffer): void {
-    const maxPending = this._settings.maxPendingAutoPongs ?? 0;
-    const highWaterMark = this._settings.sendHighWaterMark ?? 0;
-    if ((maxPending > 0 && this._pendingAutoPongs >= maxPending) || (highWaterMark > 0 && this.bufferedAmount >= highWaterMark)) {
-      this._droppedAutoPongs++;
+    if (this._autoPongsBlocked()) {
+      // A copy (≤ 125 bytes): a view would pin the peer's whole chunk.
+      this._deferredPong = Buffer.from(payload);
+      this._skippedAutoPongs++;
       return;
     }
     this._pendingAutoPongs++;
     this._sendFrame(Opcode.pong, payload, true, this._autoPongWritten);
   }
 
+  private _autoPongsBlocked(): boolean {
+    const maxPending = this._settings.maxPendingAutoPongs ?? 0;
+    const highWaterMark = this._settings.sendHighWaterMark ?? 0;
+    return (maxPending > 0 && this._pendingAutoPongs >= maxPending) || (highWaterMark > 0 && this.bufferedAmount >= highWaterMark);
+  }
+
+  /** The answer to the latest ping that could not be answered at once. */
+  private _sendDeferredPong(): void {
+    const payload = this._deferredPong;
+    if (payload === null || this.readyState !== WebSocket.OPEN || this._autoPongsBlocked()) return;
+    this._deferredPong = null;
+    this._pendingAutoPongs++;
+    this._sendFrame(Opcode.pong, payload, true, this._autoPongWritten);
+  }
+
   private _pendingAutoPongs = 0;
-  private _droppedAutoPongs = 0;
+  private _skippedAutoPongs = 0;
+  private _deferredPong: Buffer | null = null;
   private readonly _autoPongWritten = () => {
     this._pendingAutoPongs--;
+    if (this._deferredPong !== null) this._sendDeferredPong();
   };
 
   private _emitMessage(data: Buffer, isBinary: boolean): void {
@@ -799,6 +817,7 @@ export class WebSocket extends EventEmitter implements ConnectionHost {
 
   /** 'drain': the socket flushed its buffer, or the compression queue emptied below the mark. */
   private _emitDrain(): void {
+    if (this._deferredPong !== null) this._sendDeferredPong();
     const socket = this._socket as (Duplex & { writableNeedDrain?: boolean }) | null;
     if (socket?.writableNeedDrain) return; // the socket's own 'drain' comes later
     const highWaterMark = this._settings.sendHighWaterMark ?? 0;

@@ -393,8 +393,13 @@ export async function rawClient(res: Resources, port: number, path = '/', extraH
 /**
  * A raw server: a TCP server that completes the opening handshake by hand for every request and
  * hands the socket to `onSocket` — for sending a wirestate client what a server never should.
+ * `headers` are added to the 101 (e.g. a Sec-WebSocket-Extensions the client must then honour).
  */
-export async function rawServer(res: Resources, onSocket: (socket: net.Socket, reader: FrameReader) => void, options: { answer?: boolean } = {}): Promise<{ server: net.Server; port: number; url: string }> {
+export async function rawServer(
+  res: Resources,
+  onSocket: (socket: net.Socket, reader: FrameReader) => void,
+  options: { answer?: boolean; headers?: Record<string, string> } = {},
+): Promise<{ server: net.Server; port: number; url: string }> {
   const server = res.netServer(
     net.createServer((socket) => {
       socket.on('error', () => {});
@@ -410,7 +415,8 @@ export async function rawServer(res: Resources, onSocket: (socket: net.Socket, r
         socket.removeListener('data', onData);
         const head = data.subarray(0, end).toString('latin1');
         const key = /sec-websocket-key:\s*(\S+)/i.exec(head)?.[1] ?? '';
-        socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptFor(key)}\r\n\r\n`);
+        const extra = Object.entries(options.headers ?? {}).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+        socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptFor(key)}\r\n${extra}\r\n`);
         onSocket(socket, new FrameReader(socket, data.subarray(end + 4)));
       };
       socket.on('data', onData);
