@@ -6,10 +6,10 @@
  */
 import { resolve } from 'node:path';
 import { SpecError } from '../../codegen/load.js';
-import { runCheck, type CheckReport, type Verdict } from '../model/check.js';
-import { exploreAlone, type TraceStep } from '../model/explore.js';
+import { aloneIn, runCheck, selectProperties, type CheckReport, type Verdict } from '../model/check.js';
+import type { LoneExploration, TraceStep } from '../model/explore.js';
 import { loadSpecUnderCheck, type SpecUnderCheck } from '../model/inputs.js';
-import { checkWithSpin, type SpinReport } from '../model/promela.js';
+import { checkWithSpin, spinAvailable, type SpinReport } from '../model/promela.js';
 
 export const usage = `usage: wirestate check [--spec DIR] [--properties FILE] [--property NAME]... [--spin] [--max-states N] [--json]
 
@@ -77,19 +77,22 @@ export interface CheckOutcome {
 
 /** Runs the explorer (and SPIN when asked) on a loaded spec; the CLI and the tests share it. */
 export async function check(spec: SpecUnderCheck, options: { spin: boolean; maxStates: number; only?: readonly string[] }): Promise<CheckOutcome> {
-  const report = runCheck(spec, { maxStates: options.maxStates, only: options.only });
-  let spin: SpinReport | undefined;
-  const disagreements: string[] = [];
+  selectProperties(spec, options.only); // unknown names fail here, before anything starts
+  const lone = new Map<string, LoneExploration>();
+  let spinning: Promise<SpinReport> | undefined;
   if (options.spin) {
-    spin = await checkWithSpin(spec, (id) => {
-      let l = report.lone.get(id);
-      if (!l) report.lone.set(id, (l = exploreAlone(spec, spec.machines.find((m) => m.id === id)!, { timers: true })));
-      return l;
-    }, { only: options.only });
-    for (const v of spin.verdicts) {
-      const mine = report.verdicts.find((r) => r.name === v.name)!;
-      if (v.status !== 'not-checked' && mine.status !== 'unknown' && v.status !== mine.status) disagreements.push(v.name);
-    }
+    const version = await spinAvailable();
+    if (!version) throw new Error('spin is not installed (Debian: apt-get install spin; `make system-deps` installs it)');
+    // SPIN's builds start now and run beside the explorer.
+    spinning = checkWithSpin(spec, (id) => aloneIn(spec, lone, id), { only: options.only, version });
+    spinning.catch(() => undefined); // awaited below; do not report it as unhandled meanwhile
+  }
+  const report = runCheck(spec, { maxStates: options.maxStates, only: options.only, lone });
+  const spin = await spinning;
+  const disagreements: string[] = [];
+  for (const v of spin?.verdicts ?? []) {
+    const mine = report.verdicts.find((r) => r.name === v.name)!;
+    if (v.status !== 'not-checked' && mine.status !== 'unknown' && v.status !== mine.status) disagreements.push(v.name);
   }
   const violated = report.verdicts.some((v) => v.status === 'violated') || spin?.verdicts.some((v) => v.status === 'violated') || disagreements.length > 0;
   const unknown = report.verdicts.some((v) => v.status === 'unknown');

@@ -49,32 +49,28 @@ export function assumptions(spec: SpecUnderCheck): string[] {
   const m = spec.properties.model;
   const errors = (stages: readonly string[]) => representativeErrors(spec, stages).map((e) => `${e.id} (${e.closeCode})`).join(', ') || 'none';
   return [
-    `a client and a server run the "${m.machine}" machine; two FIFO channels, client→server and server→client, of ${m.channelCapacity} items each`,
+    `a client and a server run the "${m.machine}" machine; two FIFO channels, client→server and server→client, of ${m.channelCapacity} item${m.channelCapacity === 1 ? '' : 's'} each`,
     'items: frames (data, ping, pong, close with its code), the 101 response, FIN (end) and the TCP teardown (destroy: the peer sees SOCKET_CLOSED after what was in flight)',
     'at most one data message, one ping and one pong in flight per direction; a step that would overflow a channel is not taken',
     'after FIN an endpoint transmits only its teardown; items sent to a final or torn-down endpoint are lost',
     `a paused endpoint reads nothing until it resumes (${m.reading.pause}/${m.reading.resume}); after ${m.reading.discard} frames are discarded, FIN and teardown still seen`,
     'a ping read while OPEN is answered by the automatic pong; free guards are nondeterministic choices; role guards decide as generated',
-    `the application closes with ${m.applicationCloseCodes.join(', ')}, terminates, pauses, resumes and sends data while OPEN`,
+    `the application closes with ${m.applicationCloseCodes.map((c) => (c === 'none' ? 'no code' : c)).join(', ')}, terminates, pauses, resumes and sends data while OPEN`,
     `protocol errors explored: ${errors(m.protocolErrorStages)}; handshake failures: ${errors(m.handshakeErrorStages)}`,
     'timers fire at any moment while armed (or never, for properties checked without timers)',
   ];
 }
 
 /** Decides every property of the spec (or only those named in `only`), exploring what they need. */
-export function runCheck(spec: SpecUnderCheck, options: { maxStates: number; only?: readonly string[] }): CheckReport {
+export function runCheck(spec: SpecUnderCheck, options: { maxStates: number; only?: readonly string[]; lone?: Map<string, LoneExploration> }): CheckReport {
   const graphs = new Map<boolean, Graph>();
   const graph = (timers: boolean) => {
     let g = graphs.get(timers);
     if (!g) graphs.set(timers, (g = exploreProduct(spec, { timers, maxStates: options.maxStates })));
     return g;
   };
-  const lone = new Map<string, LoneExploration>();
-  const alone = (id: string) => {
-    let l = lone.get(id);
-    if (!l) lone.set(id, (l = exploreAlone(spec, spec.machines.find((m) => m.id === id)!, { timers: true })));
-    return l;
-  };
+  const lone = options.lone ?? new Map<string, LoneExploration>();
+  const alone = (id: string) => aloneIn(spec, lone, id);
   const selected = selectProperties(spec, options.only);
   const verdicts = selected.map((property) => decide(spec, property, graph(property.timers ?? true), alone));
   const explorations: ExplorationStats[] = [...graphs.values()].map((g) => ({
@@ -90,6 +86,13 @@ export function runCheck(spec: SpecUnderCheck, options: { maxStates: number; onl
     explorations.push({ what: `${l.machine.id} machine alone, every event`, timers: true, states: l.configs.length, transitions: l.steps.length, pruned: 0, depth: 0, truncated: false });
   }
   return { source: spec.source, assumptions: assumptions(spec), explorations, verdicts, graphs, lone };
+}
+
+/** A machine explored on its own, once per spec (memoised in `lone`). */
+export function aloneIn(spec: SpecUnderCheck, lone: Map<string, LoneExploration>, id: string): LoneExploration {
+  let l = lone.get(id);
+  if (!l) lone.set(id, (l = exploreAlone(spec, spec.machines.find((m) => m.id === id)!, { timers: true })));
+  return l;
 }
 
 export function selectProperties(spec: SpecUnderCheck, only: readonly string[] | undefined): PropertySpec[] {

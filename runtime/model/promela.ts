@@ -28,7 +28,7 @@
  *     state: SPIN does not check it, and says so.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -451,28 +451,42 @@ function parsePan(what: string, output: string, seconds: number): PanRun {
   };
 }
 
-async function build(dir: string, name: string, text: string, liveness: boolean): Promise<string> {
-  const pml = join(dir, `${name}.pml`);
-  writeFileSync(pml, text);
+/**
+ * One build and its pan runs, as a single shell pipeline in a folder of its own (pan.c has a fixed
+ * name): it starts at once and runs to the end without this process, so builds run side by side
+ * and beside the explorer. `runs` are pan's arguments, run in order; a run marked `ifErrors` runs
+ * only when the previous one reported errors.
+ */
+function spinJob(root: string, name: string, text: string, liveness: boolean, runs: { args: string[]; what: string; ifErrors?: boolean }[]): Promise<{ run: PanRun; output: string }[]> {
+  const dir = join(root, name);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'model.pml'), text);
   // -o3: keep every statement apart, so that the unreached-code report names each marker.
-  await run('spin', ['-o3', '-a', `${name}.pml`], { cwd: dir, maxBuffer: 64 << 20 });
-  const pan = `pan_${name}`;
-  const flags = ['-O0', '-w', '-DNOREDUCE', '-DMEMLIM=4096', ...(liveness ? [] : ['-DSAFETY'])];
-  await run('gcc', [...flags, '-o', pan, 'pan.c'], { cwd: dir, maxBuffer: 64 << 20 });
-  return join(dir, pan);
-}
-
-async function pan(binary: string, args: string[], dir: string, what: string): Promise<{ run: PanRun; output: string }> {
-  const started = Date.now();
-  let output: string;
-  try {
-    output = (await run(binary, ['-m10000000', '-w22', ...args], { cwd: dir, maxBuffer: 256 << 20 })).stdout;
-  } catch (error) {
-    // pan exits non-zero on some errors; its report is still on stdout.
-    output = (error as { stdout?: string }).stdout ?? '';
-    if (!output) throw error;
-  }
-  return { run: parsePan(what, output, (Date.now() - started) / 1000), output };
+  const flags = ['-O0', '-w', '-DNOREDUCE', '-DMEMLIM=4096', ...(liveness ? [] : ['-DSAFETY'])].join(' ');
+  const script = [
+    'spin -o3 -a model.pml > spin.log 2>&1 || { cat spin.log >&2; exit 1; }',
+    `gcc ${flags} -o pan pan.c > gcc.log 2>&1 || { cat gcc.log >&2; exit 1; }`,
+    ...runs.map((r, i) => {
+      const command = `{ s=$(date +%s%N); ./pan -m10000000 -w22 ${r.args.join(' ')} > run${i}.txt 2>&1; echo $(( ($(date +%s%N) - s) / 1000000 )) > run${i}.ms; }`;
+      return r.ifErrors ? `if ! grep -q 'errors: 0' run${i - 1}.txt; then ${command}; fi` : command;
+    }),
+  ].join('\n');
+  return run('sh', ['-c', script], { cwd: dir, maxBuffer: 64 << 20 }).then(
+    () =>
+      runs.flatMap((r, i) => {
+        let output: string;
+        try {
+          output = readFileSync(join(dir, `run${i}.txt`), 'utf8');
+        } catch {
+          return []; // a conditional run that was not needed
+        }
+        const ms = Number(readFileSync(join(dir, `run${i}.ms`), 'utf8'));
+        return [{ run: parsePan(r.what, output, ms / 1000), output }];
+      }),
+    (error: { stderr?: string; message: string }) => {
+      throw new Error(`SPIN could not check ${name}: ${error.stderr?.trim() || error.message}`);
+    },
+  );
 }
 
 /** Statements of `hit = N` that pan reports as never executed. */
@@ -482,61 +496,87 @@ function unreachedMarkers(output: string): Set<number> {
   return out;
 }
 
-/** Checks the properties with SPIN and returns its verdicts. */
+/**
+ * Checks the properties with SPIN and returns its verdicts. Every build the properties need is
+ * generated and started before the first await, so that SPIN and gcc work while the caller explores.
+ */
 export async function checkWithSpin(
   spec: SpecUnderCheck,
   alone: (id: string) => LoneExploration,
-  options: { keep?: string; only?: readonly string[] } = {},
+  options: { keep?: string; only?: readonly string[]; version: string },
 ): Promise<SpinReport> {
-  const version = await spinAvailable();
-  if (!version) throw new Error('spin is not installed (Debian: apt-get install spin; `make system-deps` installs it)');
+  const { version } = options;
   const dir = options.keep ?? mkdtempSync(join(tmpdir(), 'wirestate-spin-'));
   const runs: PanRun[] = [];
   const models: { what: string; text: string }[] = [];
-  const verdicts: SpinVerdict[] = [];
   const properties = selectProperties(spec, options.only);
-  try {
-    const executedOf = (model: PromelaModel, output: string) => {
-      const unreached = unreachedMarkers(output);
-      return new Set([...model.markers.keys()].filter((id) => !unreached.has(id)));
-    };
-    const safetyResults = new Map<boolean, { model: PromelaModel; executed: Set<number>; deadlock: PanRun }>();
-    const safety = async (timers: boolean) => {
-      let r = safetyResults.get(timers);
-      if (!r) {
-        const model = toPromela(spec, new ProductModel(spec, { timers }), { liveness: false });
-        const name = `safety_timers_${timers ? 'on' : 'off'}`;
-        models.push({ what: name, text: model.text });
-        const binary = await build(dir, name, model.text, false);
-        // One full search finds invalid end states and, when there is none, which markers ran.
-        const first = await pan(binary, [], dir, `${name}: product, invalid end states and markers`);
-        runs.push(first.run);
-        let output = first.output;
-        if (first.run.errors > 0) {
-          const full = await pan(binary, ['-E'], dir, `${name}: product, markers (invalid end states ignored)`);
-          runs.push(full.run);
-          output = full.output;
-        }
-        safetyResults.set(timers, (r = { model, executed: executedOf(model, output), deadlock: first.run }));
-      }
-      return r;
-    };
-    let loneResult: { model: PromelaModel; executed: Set<number> } | undefined;
-    const lone = async () => {
-      if (!loneResult) {
-        const machines = spec.machines.filter((m) => m.id !== spec.properties.model.machine).map((m) => alone(m.id));
-        const model = lonePromela(spec, machines);
-        if (machines.length === 0) return (loneResult = { model, executed: new Set<number>() });
+  const executedOf = (model: PromelaModel, output: string) => {
+    const unreached = unreachedMarkers(output);
+    return new Set([...model.markers.keys()].filter((id) => !unreached.has(id)));
+  };
+  type Markers = { model: PromelaModel; executed: Set<number> };
+  const safetyJobs = new Map<boolean, Promise<Markers & { deadlock: PanRun }>>();
+  // One full search finds invalid end states and, when there is none, which markers ran.
+  const safety = (timers: boolean) => {
+    let job = safetyJobs.get(timers);
+    if (!job) {
+      const model = toPromela(spec, new ProductModel(spec, { timers }), { liveness: false });
+      const name = `safety_timers_${timers ? 'on' : 'off'}`;
+      models.push({ what: name, text: model.text });
+      job = spinJob(dir, name, model.text, false, [
+        { args: [], what: `${name}: product, invalid end states and markers` },
+        { args: ['-E'], what: `${name}: product, markers (invalid end states ignored)`, ifErrors: true },
+      ]).then((done) => {
+        runs.push(...done.map((d) => d.run));
+        return { model, executed: executedOf(model, done[done.length - 1]!.output), deadlock: done[0]!.run };
+      });
+      safetyJobs.set(timers, job);
+    }
+    return job;
+  };
+  let loneJob: Promise<Markers> | undefined;
+  const lone = () => {
+    if (!loneJob) {
+      const machines = spec.machines.filter((m) => m.id !== spec.properties.model.machine).map((m) => alone(m.id));
+      const model = lonePromela(spec, machines);
+      if (machines.length === 0) loneJob = Promise.resolve({ model, executed: new Set<number>() });
+      else {
         models.push({ what: 'machines_alone', text: model.text });
-        const binary = await build(dir, 'machines_alone', model.text, false);
-        const full = await pan(binary, ['-E'], dir, `machines alone (${machines.map((m) => m.machine.id).join(', ')}): markers`);
-        runs.push(full.run);
-        loneResult = { model, executed: executedOf(model, full.output) };
+        loneJob = spinJob(dir, 'machines_alone', model.text, false, [{ args: ['-E'], what: `machines alone (${machines.map((m) => m.machine.id).join(', ')}): markers` }]).then(
+          (done) => {
+            runs.push(done[0]!.run);
+            return { model, executed: executedOf(model, done[0]!.output) };
+          },
+        );
       }
-      return loneResult;
-    };
-    for (const property of properties) verdicts.push(await decide(property));
-
+    }
+    return loneJob;
+  };
+  const livenessJob = (name: string, timers: boolean) => {
+    const model = toPromela(spec, new ProductModel(spec, { timers }), { liveness: true });
+    const buildName = `liveness_${name}`;
+    models.push({ what: buildName, text: model.text });
+    return spinJob(dir, buildName, model.text, true, [{ args: ['-a'], what: `${buildName}: acceptance cycles` }]).then((done) => {
+      runs.push(done[0]!.run);
+      return done[0]!.run;
+    });
+  };
+  // Start every build now (synchronously), then wait.
+  const started = new Map<string, Promise<PanRun>>();
+  for (const property of properties) {
+    const timers = property.timers ?? true;
+    if (property.kind === 'eventually-final') started.set(property.name, livenessJob(property.name, timers));
+    else if (property.kind === 'all-states-reachable') {
+      const ids = property.machines === 'all' ? spec.machines.map((m) => m.id) : property.machines;
+      if (ids.includes(spec.properties.model.machine)) void safety(timers);
+      if (ids.some((id) => id !== spec.properties.model.machine)) void lone();
+    } else if (property.kind !== 'final-reachable') void safety(timers);
+  }
+  const verdicts: SpinVerdict[] = [];
+  try {
+    verdicts.push(...(await Promise.all(properties.map((property) => decide(property)))));
+    runs.sort((a, b) => (a.what < b.what ? -1 : 1));
+    models.sort((a, b) => (a.what < b.what ? -1 : 1));
     async function decide(property: PropertySpec): Promise<SpinVerdict> {
       const timers = property.timers ?? true;
       const name = property.name;
@@ -588,12 +628,7 @@ export async function checkWithSpin(
           return missing.length > 0 ? { name, status: 'violated', summary: missing.join('; ') } : { name, status: 'holds', summary: 'every state is entered' };
         }
         case 'eventually-final': {
-          const model = toPromela(spec, new ProductModel(spec, { timers }), { liveness: true });
-          const buildName = `liveness_${name}`;
-          models.push({ what: buildName, text: model.text });
-          const binary = await build(dir, buildName, model.text, true);
-          const { run: result } = await pan(binary, ['-a'], dir, `${buildName}: acceptance cycles`);
-          runs.push(result);
+          const result = await started.get(name)!;
           return result.errors > 0
             ? { name, status: 'violated', summary: `pan: ${result.error ?? 'acceptance cycle'} (ltl terminates)` }
             : { name, status: 'holds', summary: 'ltl terminates: no acceptance cycle' };
@@ -603,6 +638,8 @@ export async function checkWithSpin(
       }
     }
   } finally {
+    // Wait for every build (one may still run after another failed) before removing the folder.
+    await Promise.allSettled([...safetyJobs.values(), ...(loneJob ? [loneJob] : []), ...started.values()]);
     if (!options.keep) rmSync(dir, { recursive: true, force: true });
   }
   return { version, runs, verdicts, models };
