@@ -115,6 +115,11 @@ export async function run(args: string[]): Promise<number> {
     }
     throw error;
   }
+  if (spec.stale.length > 0) {
+    console.error(
+      `wirestate check: generated/ is behind spec/ for the ${spec.stale.join(', ')} machine${spec.stale.length === 1 ? '' : 's'}: checking the generated machines; run \`make generate\`, or check the YAML with --spec spec`,
+    );
+  }
   const started = Date.now();
   let outcome: CheckOutcome;
   try {

@@ -47,6 +47,8 @@ export interface SpecUnderCheck {
   machines: MachineUnderCheck[];
   protocol: ProtocolUnderCheck;
   properties: PropertiesSpec;
+  /** Generated machines that no longer match their YAML (only when checking generated/). */
+  stale: string[];
 }
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -70,6 +72,7 @@ export function loadSpecUnderCheck(options: LoadOptions = {}): SpecUnderCheck {
 
   let machines: MachineUnderCheck[];
   let protocol: ProtocolUnderCheck;
+  const stale: string[] = [];
   if (options.specDir === undefined) {
     const generated = [
       { id: 'connection', machine: connectionMachine, actions: connectionActions, guards: connectionGuards, states: connectionStates, readyStates: connectionReadyStates as Record<string, number> },
@@ -91,6 +94,12 @@ export function loadSpecUnderCheck(options: LoadOptions = {}): SpecUnderCheck {
       roleField: roleFieldOf(g.id),
     }));
     protocol = { isSendable: isSendableCloseCode, errors: Object.values(protocolErrors) };
+    // The machines the YAML describes, to say so when generated/ is behind it.
+    for (const model of spec.models) {
+      const built = machineFromSpec(model, settings).machine;
+      const generatedMachine = machines.find((m) => m.id === model.id)!.machine;
+      if (JSON.stringify(built.definition) !== JSON.stringify(generatedMachine.definition)) stale.push(model.id);
+    }
   } else {
     machines = spec.models.map((model) => ({ id: model.id, ...machineFromSpec(model, settings), events: eventsOf(model.id), roleField: roleFieldOf(model.id) }));
     const table = spec.protocol.value;
@@ -104,7 +113,7 @@ export function loadSpecUnderCheck(options: LoadOptions = {}): SpecUnderCheck {
       return m ? Object.keys(m.actions) : undefined;
     },
   });
-  return { source: options.specDir === undefined ? 'generated' : specDir, specDir, machines, protocol, properties };
+  return { source: options.specDir === undefined ? 'generated' : specDir, specDir, machines, protocol, properties, stale };
 }
 
 function displayPath(path: string): string {
