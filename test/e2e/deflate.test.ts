@@ -658,14 +658,14 @@ describe('permessage-deflate (e2e)', function () {
     it('are released when connections close — by close(), terminate(), a protocol error, or the peer going away', async () => {
       const before = liveZlibContexts();
       const { wss, url, port } = await startEchoServer(res, { perMessageDeflate: { threshold: 0 } });
-      const pairs = await Promise.all(
-        [...Array(8).keys()].map(async () => {
-          const { client, server } = await connectPair(res, wss, url, [], { perMessageDeflate: { threshold: 0 } });
-          client.send('warm up both directions');
-          await nextMessage(client);
-          return { client, server };
-        }),
-      );
+      // One at a time: connectPair takes the server's next connection.
+      const pairs: { client: WebSocket; server: WebSocket }[] = [];
+      for (let i = 0; i < 8; i++) {
+        const { client, server } = await connectPair(res, wss, url, [], { perMessageDeflate: { threshold: 0 } });
+        client.send('warm up both directions');
+        await nextMessage(client);
+        pairs.push({ client, server });
+      }
       // Each end of each connection has inflated and deflated once: four contexts per connection.
       expect(liveZlibContexts() - before).to.equal(8 * 4);
       // And a raw peer, which the server fails on corrupt data.
