@@ -430,7 +430,7 @@ describe('wirestate/ipworks (IPWorks WebSocketServer API)', function () {
       const dir = mkdtempSync(path.join(tmpdir(), 'wirestate-'));
       cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
       const file = path.join(dir, 'big.bin');
-      writeFileSync(file, Buffer.alloc(48 * 1024 * 1024, 1));
+      writeFileSync(file, Buffer.alloc(16 * 1024 * 1024, 1));
       const server = await start();
       const { client, id, record } = await pair(server);
       client.pause(); // so the file cannot be written at once
@@ -452,8 +452,9 @@ describe('wirestate/ipworks (IPWorks WebSocketServer API)', function () {
       const after = server.sendText(id, 'after');
       client.resume();
       await after;
-      await until(() => messages.length === 2, 5000);
-      expect(messages[0]!.length).to.be.lessThan(48 * 1024 * 1024);
+      // Generous: on a loaded machine the client may take a while to read what was queued.
+      await until(() => messages.length === 2, 20000);
+      expect(messages[0]!.length).to.be.lessThan(16 * 1024 * 1024);
       expect(messages[1]!.toString()).to.equal('after');
     });
 
