@@ -10,7 +10,10 @@ import path from 'node:path';
 import { connectMany, destroyAll, runEcho, runHandshakes } from './load/client.js';
 import { block, fragmented, maskedFrame, OP_BINARY, OP_TEXT, textPayload } from './load/frames.js';
 import { ServerProcess } from './load/servers.js';
+import { freezeBuild } from './run.js';
 import { implementations, ROOT } from './scenarios.js';
+
+let serversDir: string | undefined;
 
 interface CpuProfile {
   nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number; children?: number[] }[];
@@ -30,6 +33,7 @@ function shorten(url: string): string {
   return url
     .replace(/^file:\/\//, '')
     .replace(`${ROOT}/`, '')
+    .replace(/^bench\/\.run-\d+\//, '')
     .replace(/^.*node_modules\//, '');
 }
 
@@ -97,7 +101,7 @@ const TITLE: Record<Workload, string> = {
 async function profileRun(implId: string, workload: Workload, dir: string, seconds: number): Promise<{ file: string; units: number }> {
   const impl = implementations().find((i) => i.id === implId)!;
   const name = `${implId}-${workload}.cpuprofile`;
-  const server = await ServerProcess.start({ script: impl.script, env: impl.env, nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}`] });
+  const server = await ServerProcess.start({ script: impl.script, serversDir, env: impl.env, nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}`] });
   let units = 0;
   const echo = async (connections: number, message: Buffer[], perBlock: number, windowBlocks: number, ms: number) => {
     const conns = await connectMany(connections, { port: server.port, concurrency: 16 });
@@ -171,7 +175,7 @@ function heapByKind(file: string): Map<string, { count: number; bytes: number }>
 /** What `count` idle connections add to the heap, per connection and per kind of object (two snapshots, diffed). */
 async function memoryBreakdown(implId: string, dir: string, count: number): Promise<string[]> {
   const impl = implementations().find((i) => i.id === implId)!;
-  const server = await ServerProcess.start({ script: impl.script, env: impl.env, raiseFileLimit: true });
+  const server = await ServerProcess.start({ script: impl.script, serversDir, env: impl.env, raiseFileLimit: true });
   const before = path.join(dir, `${implId}-before.heapsnapshot`);
   const after = path.join(dir, `${implId}-after.heapsnapshot`);
   let conns: Awaited<ReturnType<typeof connectMany>> = [];
@@ -212,6 +216,9 @@ async function main(): Promise<void> {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   const seconds = Number(process.env.PROFILE_SECONDS ?? 6);
+  // One build for the whole run, whatever happens to dist/ meanwhile.
+  const frozen = freezeBuild();
+  serversDir = frozen.serversDir;
   const out: string[] = [
     '# CPU profiles of the benchmark servers',
     '',
@@ -245,6 +252,7 @@ async function main(): Promise<void> {
       out.push(...(await memoryBreakdown(implId, dir, Number(process.env.PROFILE_CONNECTIONS ?? 2000))));
     }
   }
+  frozen.cleanup();
   writeFileSync(path.join(ROOT, 'bench/results/profile.md'), `${out.join('\n')}\n`);
   process.stdout.write(`wrote bench/results/profile.md (raw profiles in bench/results/profiles/)\n`);
 }

@@ -85,7 +85,7 @@ function gitState(): { commit: string; dirty: boolean } {
  * loads the same build, even if dist/ is rebuilt meanwhile (others build in the same tree).
  * node_modules still resolves by walking up to the repository root.
  */
-function freezeBuild(): { serversDir: string; cleanup: () => void } {
+export function freezeBuild(): { serversDir: string; cleanup: () => void } {
   const dir = path.join(ROOT, 'bench', `.run-${process.pid}`);
   for (const sub of ['runtime', 'generated', 'bench/servers']) cpSync(path.join(ROOT, 'dist', sub), path.join(dir, sub), { recursive: true });
   const cleanup = () => rmSync(dir, { recursive: true, force: true });
