@@ -88,3 +88,11 @@ bench: build
 bench-profile: build
 	node dist/bench/profile.js
 .PHONY: bench-profile
+
+# ------------------------------------------------------------------ fuzzing (test/fuzz/, issue 4)
+# The codec's property-based fuzzing at length: FUZZ_RUNS cases per property (default 200000;
+# `make test` runs 3000), FUZZ_SEED to replay or vary a run (a failure prints its seed and path).
+FUZZ_RUNS ?= 200000
+fuzz: build
+	FUZZ_RUNS="$(FUZZ_RUNS)" FUZZ_SEED="$(FUZZ_SEED)" FUZZ_STATS=1 $(MOCHA) --no-config --exit --timeout 0 'dist/test/fuzz/**/*.fuzz.test.js'
+.PHONY: fuzz
