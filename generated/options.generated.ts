@@ -3205,6 +3205,12 @@ export const ServerOptionsSchema = Type.Object({
       default: 1024,
       description: 'Messages shorter than this many bytes are sent uncompressed, since deflate cannot gain on them.',
     })),
+    zlibDeflateOptions: Type.Optional(Type.Any({
+      description: 'Options for zlib\'s deflater, as in ws (level, memLevel, strategy, chunkSize; they win over level and memLevel above); windowBits is always the negotiated one.',
+    })),
+    zlibInflateOptions: Type.Optional(Type.Any({
+      description: 'Options for zlib\'s inflater, as in ws (chunkSize); windowBits is always the negotiated one.',
+    })),
   }, { additionalProperties: false })], {
     default: false,
     description: 'Whether, and with which parameters, the server accepts a client\'s permessage-deflate offer; false declines every offer. Off by default (as in ws 8) because each compressed connection holds zlib state and compressed payloads can expand hugely; the inflated size still counts against maxPayload.',
@@ -3466,6 +3472,12 @@ export const ClientOptionsSchema = Type.Object({
       minimum: 0,
       default: 1024,
       description: 'Messages shorter than this many bytes are sent uncompressed, since deflate cannot gain on them.',
+    })),
+    zlibDeflateOptions: Type.Optional(Type.Any({
+      description: 'Options for zlib\'s deflater, as in ws (level, memLevel, strategy, chunkSize; they win over level and memLevel above); windowBits is always the negotiated one.',
+    })),
+    zlibInflateOptions: Type.Optional(Type.Any({
+      description: 'Options for zlib\'s inflater, as in ws (chunkSize); windowBits is always the negotiated one.',
     })),
   }, { additionalProperties: false })], {
     default: false,
@@ -3922,6 +3934,12 @@ export const WsServerOptionsSchema = Type.Object({
       default: 1024,
       description: 'Messages shorter than this many bytes are sent uncompressed, since deflate cannot gain on them.',
     })),
+    zlibDeflateOptions: Type.Optional(Type.Any({
+      description: 'Options for zlib\'s deflater, as in ws (level, memLevel, strategy, chunkSize; they win over level and memLevel above); windowBits is always the negotiated one.',
+    })),
+    zlibInflateOptions: Type.Optional(Type.Any({
+      description: 'Options for zlib\'s inflater, as in ws (chunkSize); windowBits is always the negotiated one.',
+    })),
   }, { additionalProperties: false })], {
     'x-wirestate-setting': 'perMessageDeflate',
     default: false,
@@ -4199,6 +4217,12 @@ export const WsClientOptionsSchema = Type.Object({
       minimum: 0,
       default: 1024,
       description: 'Messages shorter than this many bytes are sent uncompressed, since deflate cannot gain on them.',
+    })),
+    zlibDeflateOptions: Type.Optional(Type.Any({
+      description: 'Options for zlib\'s deflater, as in ws (level, memLevel, strategy, chunkSize; they win over level and memLevel above); windowBits is always the negotiated one.',
+    })),
+    zlibInflateOptions: Type.Optional(Type.Any({
+      description: 'Options for zlib\'s inflater, as in ws (chunkSize); windowBits is always the negotiated one.',
     })),
   }, { additionalProperties: false })], {
     'x-wirestate-setting': 'clientPerMessageDeflate',

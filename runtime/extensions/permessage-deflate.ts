@@ -22,6 +22,17 @@ export interface DeflateConfig {
   level?: number;
   threshold?: number;
   concurrencyLimit?: number;
+  /** ws's zlibDeflateOptions: level, memLevel, strategy, chunkSize (windowBits is negotiated). */
+  zlibDeflateOptions?: Record<string, unknown>;
+  /** ws's zlibInflateOptions: chunkSize (windowBits is negotiated). */
+  zlibInflateOptions?: Record<string, unknown>;
+}
+
+/** The zlib options taken from ws-style option objects: numbers only, and never windowBits (negotiated). */
+function zlibOptions(from: Record<string, unknown> | undefined, keys: readonly string[]): zlib.ZlibOptions {
+  const out: Record<string, number> = {};
+  if (from && typeof from === 'object') for (const key of keys) if (typeof from[key] === 'number') out[key] = from[key] as number;
+  return out;
 }
 
 /** What both ends agreed (RFC 7692 section 7.1). */
@@ -304,7 +315,13 @@ export class PerMessageDeflate {
         return done(closedError());
       }
       // A window at least as large as the peer's (RFC 7692 section 7.1.2.2); 8 is read as 9 by zlib.
-      this.inflater ??= opened(zlib.createInflateRaw({ windowBits: Math.max(9, this.peerWindowBits) }));
+      try {
+        this.inflater ??= opened(zlib.createInflateRaw({ ...zlibOptions(this.config.zlibInflateOptions, ['chunkSize']), windowBits: Math.max(9, this.peerWindowBits) }));
+      } catch (error) {
+        // zlib refused the application's options: the message cannot be read.
+        free();
+        return done(protocolError('inflateFailed', (error as Error).message));
+      }
       const inflater = this.inflater;
       const chunks: Buffer[] = [];
       let size = 0;
@@ -370,13 +387,20 @@ export class PerMessageDeflate {
         free();
         return done(closedError());
       }
-      this.deflater ??= opened(
-        zlib.createDeflateRaw({
-          windowBits: Math.max(9, this.ownWindowBits),
-          memLevel: this.config.memLevel ?? 8,
-          level: this.config.level ?? zlib.constants.Z_DEFAULT_COMPRESSION,
-        }),
-      );
+      try {
+        this.deflater ??= opened(
+          zlib.createDeflateRaw({
+            memLevel: this.config.memLevel ?? 8,
+            level: this.config.level ?? zlib.constants.Z_DEFAULT_COMPRESSION,
+            ...zlibOptions(this.config.zlibDeflateOptions, ['level', 'memLevel', 'strategy', 'chunkSize']),
+            windowBits: Math.max(9, this.ownWindowBits),
+          }),
+        );
+      } catch (error) {
+        // zlib refused the application's options: the send fails (its callback gets the error).
+        free();
+        return done(error as Error);
+      }
       const deflater = this.deflater;
       const chunks: Buffer[] = [];
       let size = 0;

@@ -592,6 +592,25 @@ describe('permessage-deflate (e2e)', function () {
       expect(reader.frames[1]!.payload.length).to.be.lessThan(100);
     });
 
+    it("ws's zlibDeflateOptions / zlibInflateOptions are honoured: level 0 stores, level 9 compresses", async () => {
+      const text = 'abc'.repeat(2000);
+      for (const [level, check] of [
+        [0, (size: number) => expect(size).to.be.greaterThan(text.length)],
+        [9, (size: number) => expect(size).to.be.lessThan(100)],
+      ] as const) {
+        const { ws, socket, reader } = await negotiated({ perMessageDeflate: { threshold: 0, zlibDeflateOptions: { level, memLevel: 9 }, zlibInflateOptions: { chunkSize: 1024 } } });
+        ws.send(text);
+        await reader.until(() => reader.frames.length === 1, 'a frame');
+        expect(reader.frames[0]!.rsv).to.equal(4);
+        check(reader.frames[0]!.payload.length);
+        expect(inflateMessage(reader.frames[0]!.payload).toString()).to.equal(text);
+        // And the inflater (chunks of 1 KiB) reads a message of 6 KB.
+        const received = nextMessage(ws);
+        socket.write(frame(0x1, deflateMessage(text), { rsv: 4 }));
+        expect((await received).data.toString()).to.equal(text);
+      }
+    });
+
     it('messages under the threshold go uncompressed', async () => {
       const { ws, reader } = await negotiated({ perMessageDeflate: { threshold: 100 } });
       ws.send('y'.repeat(99));
