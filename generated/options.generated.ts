@@ -1330,7 +1330,7 @@ export const settingsTable: { readonly [Name in SettingName]: SettingInfo } = {
     minimum: 0,
     maximum: 2147483647,
     unit: 'count',
-    description: 'Most automatic pongs that may wait unsent (because the peer is not reading); further pings are left unanswered. 0 means no limit. It stops ping floods from growing the send queue; 60 is ws\'s value.',
+    description: 'Most automatic pongs that may wait unsent (because the peer is not reading); beyond them, and while the send queue is above sendHighWaterMark, only the latest ping is remembered and answered once the queue moves (RFC 6455 5.5.3 allows answering just the most recent ping). 0 means no limit. It stops ping floods from growing the send queue; 60 is ws\'s value.',
     rfc: '5.5.2',
     supported: true,
     unsupportedReason: null,
@@ -3126,7 +3126,7 @@ export const ServerOptionsSchema = Type.Object({
     minimum: 0,
     maximum: 2147483647,
     default: 60,
-    description: 'Most automatic pongs that may wait unsent (because the peer is not reading); further pings are left unanswered. 0 means no limit. It stops ping floods from growing the send queue; 60 is ws\'s value.',
+    description: 'Most automatic pongs that may wait unsent (because the peer is not reading); beyond them, and while the send queue is above sendHighWaterMark, only the latest ping is remembered and answered once the queue moves (RFC 6455 5.5.3 allows answering just the most recent ping). 0 means no limit. It stops ping floods from growing the send queue; 60 is ws\'s value.',
   })),
   maxReceivedFrameSize: Type.Optional(Type.Integer({
     minimum: 0,
@@ -3587,7 +3587,7 @@ export const ClientOptionsSchema = Type.Object({
     minimum: 0,
     maximum: 2147483647,
     default: 60,
-    description: 'Most automatic pongs that may wait unsent (because the peer is not reading); further pings are left unanswered. 0 means no limit. It stops ping floods from growing the send queue; 60 is ws\'s value.',
+    description: 'Most automatic pongs that may wait unsent (because the peer is not reading); beyond them, and while the send queue is above sendHighWaterMark, only the latest ping is remembered and answered once the queue moves (RFC 6455 5.5.3 allows answering just the most recent ping). 0 means no limit. It stops ping floods from growing the send queue; 60 is ws\'s value.',
   })),
   maxReceivedFrameSize: Type.Optional(Type.Integer({
     minimum: 0,
@@ -3864,7 +3864,7 @@ export const WsServerOptionsSchema = Type.Object({
     minimum: 0,
     maximum: 2147483647,
     default: 60,
-    description: 'Most automatic pongs that may wait unsent (because the peer is not reading); further pings are left unanswered. 0 means no limit. It stops ping floods from growing the send queue; 60 is ws\'s value.',
+    description: 'Most automatic pongs that may wait unsent (because the peer is not reading); beyond them, and while the send queue is above sendHighWaterMark, only the latest ping is remembered and answered once the queue moves (RFC 6455 5.5.3 allows answering just the most recent ping). 0 means no limit. It stops ping floods from growing the send queue; 60 is ws\'s value.',
   })),
   maxReceivedFrameSize: Type.Optional(Type.Integer({
     'x-wirestate-setting': 'maxReceivedFrameSize',
@@ -4146,7 +4146,7 @@ export const WsClientOptionsSchema = Type.Object({
     minimum: 0,
     maximum: 2147483647,
     default: 60,
-    description: 'Most automatic pongs that may wait unsent (because the peer is not reading); further pings are left unanswered. 0 means no limit. It stops ping floods from growing the send queue; 60 is ws\'s value.',
+    description: 'Most automatic pongs that may wait unsent (because the peer is not reading); beyond them, and while the send queue is above sendHighWaterMark, only the latest ping is remembered and answered once the queue moves (RFC 6455 5.5.3 allows answering just the most recent ping). 0 means no limit. It stops ping floods from growing the send queue; 60 is ws\'s value.',
   })),
   maxReceivedFrameSize: Type.Optional(Type.Integer({
     'x-wirestate-setting': 'maxReceivedFrameSize',
