@@ -185,8 +185,12 @@ export class WebSocketServer extends EventEmitter {
     const validated = validateUpgradeRequest(req);
     if (!validated.ok) return this._refuse(socket, req, validated.error);
     if (!this.shouldHandle(req)) return this._refuse(socket, req, protocolError('pathNotHandled', req.url));
-    const remote = req.socket.remoteAddress ?? '';
-    if (!isAllowed(remote, this.options.allowedClients)) return this._refuse(socket, req, protocolError('clientNotAllowed', remote));
+    // Reading remoteAddress is a system call (getpeername): only when an allow-list needs it.
+    const allowed = this.options.allowedClients;
+    if (allowed && allowed.length > 0) {
+      const remote = req.socket.remoteAddress ?? '';
+      if (!isAllowed(remote, allowed)) return this._refuse(socket, req, protocolError('clientNotAllowed', remote));
+    }
     if (this.options.maxConnections > 0 && this._connections.size >= this.options.maxConnections) return this._refuse(socket, req, protocolError('tooManyConnections'));
 
     // ws's `WebSocket` option: the class of server-side connections, a subclass of ours.

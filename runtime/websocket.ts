@@ -164,8 +164,7 @@ export class WebSocket extends EventEmitter implements ConnectionHost {
   _onServerOpen: ((ws: WebSocket) => void) | null = null;
   /** Called once when the connection reaches a final state. */
   _onFinal: ((ws: WebSocket) => void) | null = null;
-  /** Called on every lifecycle step (the server's inspector listens here). */
-  _lifecycleObserver: LifecycleObserver | null = null;
+  private _observerFn: LifecycleObserver | null = null;
   /** The client's in-flight handshake request, aborted when the application closes while connecting. */
   _abortHandshakeRequest: ((reason: Error) => void) | null = null;
   _upgradeReq: IncomingMessage | undefined = undefined;
@@ -189,13 +188,11 @@ export class WebSocket extends EventEmitter implements ConnectionHost {
       this._settings = normalizeOptions('ws', 'client', stripClientOnly(options));
     }
     this.timers = timersOf(this._settings);
-    const clock = this._settings.clock as { setTimeout: typeof setTimeout; clearTimeout: typeof clearTimeout } | undefined;
-    const inspect = (event: { type: string; event?: { type: string }; snapshot?: unknown }) => {
-      if (event.type === '@xstate.snapshot') this._onSnapshot(event.event!.type, event.snapshot as AnySnapshot);
-    };
-    const input = { role: this._role, host: this };
-    this._actor = (clock ? createActor(drivenConnectionMachine, { input, clock, inspect }) : createActor(drivenConnectionMachine, { input, inspect })) as Actor<typeof drivenConnectionMachine>;
+    const clock = (this._settings.clock as MachineClock | undefined) ?? realClock;
+    this._actor = createActor(drivenConnectionMachine, { input: { role: this._role, host: this }, clock }) as Actor<typeof drivenConnectionMachine>;
     this._snapshot = this._actor.getSnapshot() as unknown as AnySnapshot;
+    // Observers run after each step, with the new state current (actions run before it is).
+    this._actor.subscribe((snapshot) => this._onSnapshot(snapshot as unknown as AnySnapshot));
     this._actor.start();
     if (!internal) {
       this._url = String(address);
@@ -219,15 +216,16 @@ export class WebSocket extends EventEmitter implements ConnectionHost {
     this._actor.send(event);
   }
 
-  private _onSnapshot(eventType: string, snapshot: AnySnapshot): void {
+  private _onSnapshot(snapshot: AnySnapshot): void {
+    if (snapshot === this._snapshot) return;
     this._snapshot = snapshot;
     const to = lifecycleName(snapshot.value as StateValue);
     const from = this._lifecycle;
     this._lifecycle = to;
-    if (from !== to || eventType !== 'xstate.init') {
+    if (this._watching) {
       const observer = this._lifecycleObserver;
-      if ((observer || this.listenerCount('lifecycle') > 0) && (from !== to || this._regionsChanged(snapshot))) {
-        const step: LifecycleStep = { from, to, event: eventType, state: snapshot.value as StateValue, at: Date.now() };
+      if (from !== to || this._regionsChanged(snapshot)) {
+        const step: LifecycleStep = { from, to, event: this._lastEventType, state: snapshot.value as StateValue, at: Date.now() };
         if (observer) observer(this, step);
         if (this.listenerCount('lifecycle') > 0) this.emit('lifecycle', step);
       }
@@ -256,6 +254,55 @@ export class WebSocket extends EventEmitter implements ConnectionHost {
     }
   }
 
+  /**
+   * Lifecycle steps are reported only once someone watches (a 'lifecycle' listener, or the
+   * server's inspector): naming the event of each step needs XState's inspection, which costs as
+   * much as the rest of the actor, so a connection nobody watches does not pay for it.
+   */
+  private _watching = false;
+  private _lastEventType = 'xstate.init';
+
+  _watchLifecycle(): void {
+    if (this._watching) return;
+    this._watching = true;
+    this._lastRegions = JSON.stringify(this._snapshot.value);
+    // Each connection's actor system holds only its own actor, so every event it relays is ours.
+    this._actor.system.inspect({
+      next: (event: { type: string; event?: { type: string } }) => {
+        if (event.type === '@xstate.event' && event.event) this._lastEventType = event.event.type;
+      },
+    });
+  }
+
+  /** Called on every lifecycle step (the server's inspector listens here); setting one starts watching. */
+  get _lifecycleObserver(): LifecycleObserver | null {
+    return this._observerFn;
+  }
+
+  set _lifecycleObserver(observer: LifecycleObserver | null) {
+    this._observerFn = observer;
+    if (observer) this._watchLifecycle();
+  }
+
+  override on(event: string | symbol, listener: (...args: any[]) => void): this {
+    if (event === 'lifecycle') this._watchLifecycle();
+    return super.on(event, listener);
+  }
+
+  override addListener(event: string | symbol, listener: (...args: any[]) => void): this {
+    return this.on(event, listener);
+  }
+
+  override once(event: string | symbol, listener: (...args: any[]) => void): this {
+    if (event === 'lifecycle') this._watchLifecycle();
+    return super.once(event, listener);
+  }
+
+  override prependListener(event: string | symbol, listener: (...args: any[]) => void): this {
+    if (event === 'lifecycle') this._watchLifecycle();
+    return super.prependListener(event, listener);
+  }
+
   private _lastRegions = '';
   private _regionsChanged(snapshot: AnySnapshot): boolean {
     const regions = JSON.stringify(snapshot.value);
@@ -272,14 +319,16 @@ export class WebSocket extends EventEmitter implements ConnectionHost {
 
   _setSocket(socket: Duplex): void {
     this._socket = socket;
-    socket.on('close', () => this._dispatch({ type: 'SOCKET_CLOSED' }));
-    socket.on('end', () => this._dispatch({ type: 'SOCKET_ENDED' }));
+    // Listeners are shared functions that find their WebSocket on the socket: no closures per connection.
+    (socket as SocketWithOwner)[kOwner] = this;
+    socket.on('close', socketOnClose);
+    socket.on('end', socketOnEnd);
     // Errors on the socket end it: 'close' follows and reports 1006, as ws does.
-    socket.on('error', () => socket.destroy());
+    socket.on('error', socketOnError);
     const net = socket as Duplex & { setNoDelay?: (on: boolean) => void; setTimeout?: (ms: number) => void };
     net.setNoDelay?.(this._settings.noDelay !== false);
     net.setTimeout?.(0);
-    socket.on('drain', () => this._emitDrain());
+    socket.on('drain', socketOnDrain);
   }
 
   /** The handshake succeeded: start framing over the socket, replaying bytes that came with the upgrade. */
@@ -305,10 +354,10 @@ export class WebSocket extends EventEmitter implements ConnectionHost {
     );
     this._dispatch({ type: 'HANDSHAKE_SUCCEEDED' });
     if (head.length > 0) socket.unshift(head);
-    socket.on('data', (chunk: Buffer) => this._onData(chunk));
+    socket.on('data', socketOnData);
   }
 
-  private _onData(chunk: Buffer): void {
+  _onData(chunk: Buffer): void {
     this._bytesReceived += chunk.length;
     this._activeForKeepalive = true;
     this._activeForIdle = true;
@@ -816,7 +865,7 @@ export class WebSocket extends EventEmitter implements ConnectionHost {
   private _needDrain = false;
 
   /** 'drain': the socket flushed its buffer, or the compression queue emptied below the mark. */
-  private _emitDrain(): void {
+  _emitDrain(): void {
     if (this._deferredPong !== null) this._sendDeferredPong();
     const socket = this._socket as (Duplex & { writableNeedDrain?: boolean }) | null;
     if (socket?.writableNeedDrain) return; // the socket's own 'drain' comes later
@@ -949,6 +998,48 @@ function runAll(emits: (() => void)[]): void {
 function uncork(ws: WebSocket): void {
   ws._uncork();
 }
+
+const kOwner = Symbol('wirestate.websocket');
+type SocketWithOwner = Duplex & { [kOwner]: WebSocket };
+const SOCKET_CLOSED = { type: 'SOCKET_CLOSED' } as const;
+const SOCKET_ENDED = { type: 'SOCKET_ENDED' } as const;
+
+function socketOnClose(this: Duplex): void {
+  (this as SocketWithOwner)[kOwner]._dispatch(SOCKET_CLOSED);
+}
+
+function socketOnEnd(this: Duplex): void {
+  (this as SocketWithOwner)[kOwner]._dispatch(SOCKET_ENDED);
+}
+
+function socketOnError(this: Duplex): void {
+  this.destroy();
+}
+
+function socketOnDrain(this: Duplex): void {
+  (this as SocketWithOwner)[kOwner]._emitDrain();
+}
+
+function socketOnData(this: Duplex, chunk: Buffer): void {
+  (this as SocketWithOwner)[kOwner]._onData(chunk);
+}
+
+/** The clock the machine's timers run on: a {setTimeout, clearTimeout} pair (XState's SimulatedClock fits). */
+export interface MachineClock {
+  setTimeout(fn: (...args: any[]) => void, ms: number): unknown;
+  clearTimeout(id: any): void;
+}
+
+/**
+ * The real clock, except that a delay meaning "no timeout" (a setting of 0) schedules nothing: the
+ * machine still names the timer, but no Node timer is created for a connection that will never use it.
+ */
+const realClock: MachineClock = {
+  setTimeout: (fn, ms) => (ms >= NO_TIMEOUT ? undefined : setTimeout(fn, ms)),
+  clearTimeout: (id) => {
+    if (id !== undefined) clearTimeout(id);
+  },
+};
 
 function notOpen(ws: WebSocket, cb: Callback | undefined): void {
   if (!cb) return;
