@@ -9,7 +9,7 @@
  * generated placeholder throws an error naming it, so a missing implementation is never silent.
  */
 import { VariableDeclarationKind, type Project } from 'ts-morph';
-import type { MachineModel, StateNode, TransitionModel } from '../machine-model.js';
+import { statesConfig, type MachineModel } from '../machine-model.js';
 import type { SettingSpecT } from '../spec-schema.js';
 import { code, finish, literal, newSourceFile, quote, sortedObject, type Code, type EmittedFile } from './source.js';
 
@@ -229,53 +229,4 @@ export function emitMachine(project: Project, model: MachineModel, source: strin
   });
   file.addTypeAlias({ isExported: true, name: `${Name}Machine`, type: `typeof ${model.id}Machine` });
   return finish(file, path);
-}
-
-function transitionConfig(t: TransitionModel): unknown {
-  const actions = t.actions.map((a) => (a.params ? { type: a.name, params: sortedObject(Object.entries(a.params)) } : a.name));
-  const meta = t.rfc ? { rfc: t.rfc } : undefined;
-  return {
-    target: t.targetText,
-    guard: t.guard,
-    actions: actions.length > 0 ? actions : undefined,
-    reenter: t.reenter ? true : undefined,
-    description: t.description,
-    meta,
-  };
-}
-
-function groupTransitions(list: TransitionModel[]): unknown {
-  return list.length === 1 ? transitionConfig(list[0]!) : list.map(transitionConfig);
-}
-
-function statesConfig(nodes: StateNode[]): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const node of nodes) {
-    const s = node.spec;
-    const on = new Map<string, TransitionModel[]>();
-    const after = new Map<string, TransitionModel[]>();
-    const always: TransitionModel[] = [];
-    for (const t of node.transitions) {
-      if (t.trigger.kind === 'on') on.set(t.trigger.event, [...(on.get(t.trigger.event) ?? []), t]);
-      else if (t.trigger.kind === 'after') after.set(t.trigger.delay, [...(after.get(t.trigger.delay) ?? []), t]);
-      else always.push(t);
-    }
-    const meta: Record<string, unknown> = {};
-    if (s.readyState) meta.readyState = s.readyState;
-    if (s.rfc) meta.rfc = s.rfc;
-    if (s.ignore && s.ignore.length > 0) meta.ignores = [...s.ignore].sort();
-    out[node.key] = {
-      description: s.description,
-      type: s.type,
-      initial: s.initial,
-      meta: Object.keys(meta).length > 0 ? meta : undefined,
-      entry: s.entry && s.entry.length > 0 ? s.entry.map((r) => (typeof r === 'string' ? r : { type: Object.keys(r)[0], params: Object.values(r)[0] })) : undefined,
-      exit: s.exit && s.exit.length > 0 ? s.exit.map((r) => (typeof r === 'string' ? r : { type: Object.keys(r)[0], params: Object.values(r)[0] })) : undefined,
-      always: always.length > 0 ? groupTransitions(always) : undefined,
-      after: after.size > 0 ? Object.fromEntries([...after].map(([k, v]) => [k, groupTransitions(v)])) : undefined,
-      on: on.size > 0 ? Object.fromEntries([...on].map(([k, v]) => [k, groupTransitions(v)])) : undefined,
-      states: node.children.length > 0 ? statesConfig(node.children) : undefined,
-    };
-  }
-  return out;
 }

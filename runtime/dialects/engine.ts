@@ -61,18 +61,7 @@ export const CLOSE_DESCRIPTIONS: Readonly<Record<number, string>> = {
 };
 
 /** Cuts a string to at most `limit` UTF-8 bytes without splitting a character (close reasons: 123). */
-export function truncateUtf8(text: string, limit: number): string {
-  if (Buffer.byteLength(text) <= limit) return text;
-  let out = '';
-  let size = 0;
-  for (const char of text) {
-    const bytes = Buffer.byteLength(char);
-    if (size + bytes > limit) break;
-    out += char;
-    size += bytes;
-  }
-  return out;
-}
+export { truncateUtf8 } from '../websocket.js';
 
 /** The request's raw headers as HTTP lines ("Name: value", CRLF-separated), as a client sent them. */
 export function rawHeaderLines(req: IncomingMessage): string {

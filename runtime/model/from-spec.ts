@@ -1,75 +1,18 @@
 /**
  * Builds an XState machine at run time from a machine spec (YAML), the way codegen/emit/machine.ts
- * writes it as source: the same state configuration (`statesConfig` below mirrors the emitter's),
+ * writes it as source: the same state configuration (codegen's `statesConfig`, which the emitter uses),
  * role guards derived from the context, every other guard, action and delay a placeholder that
  * throws until provided. `wirestate check --spec DIR` uses it to check a spec that has not been
  * generated (a broken copy, a proposed change); a test checks that for spec/ it behaves exactly as
  * the generated machine, so the two cannot drift apart.
  */
 import { setup, type AnyStateMachine } from 'xstate';
-import type { MachineModel, StateNode, TransitionModel } from '../../codegen/machine-model.js';
+import { statesConfig, type MachineModel } from '../../codegen/machine-model.js';
 import type { SettingSpecT } from '../../codegen/spec-schema.js';
 import type { Wire } from './inputs.js';
 
 function sortedObject<T>(entries: [string, T][]): Record<string, T> {
   return Object.fromEntries([...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-}
-
-/** Drops undefined fields, as the emitter's literal writer does. */
-function defined(record: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(record).filter(([, v]) => v !== undefined));
-}
-
-function transitionConfig(t: TransitionModel): Record<string, unknown> {
-  const actions = t.actions.map((a) => (a.params ? { type: a.name, params: sortedObject(Object.entries(a.params)) } : a.name));
-  return defined({
-    target: t.targetText,
-    guard: t.guard,
-    actions: actions.length > 0 ? actions : undefined,
-    reenter: t.reenter ? true : undefined,
-    description: t.description,
-    meta: t.rfc ? { rfc: t.rfc } : undefined,
-  });
-}
-
-function groupTransitions(list: TransitionModel[]): unknown {
-  return list.length === 1 ? transitionConfig(list[0]!) : list.map(transitionConfig);
-}
-
-type ActionRefValue = string | Record<string, Record<string, string | number | boolean>>;
-const actionRefConfig = (r: ActionRefValue) => (typeof r === 'string' ? r : { type: Object.keys(r)[0]!, params: Object.values(r)[0]! });
-
-/** The `states` of the machine config, as codegen/emit/machine.ts's statesConfig emits them. */
-export function statesConfig(nodes: StateNode[]): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const node of nodes) {
-    const s = node.spec;
-    const on = new Map<string, TransitionModel[]>();
-    const after = new Map<string, TransitionModel[]>();
-    const always: TransitionModel[] = [];
-    for (const t of node.transitions) {
-      if (t.trigger.kind === 'on') on.set(t.trigger.event, [...(on.get(t.trigger.event) ?? []), t]);
-      else if (t.trigger.kind === 'after') after.set(t.trigger.delay, [...(after.get(t.trigger.delay) ?? []), t]);
-      else always.push(t);
-    }
-    const meta: Record<string, unknown> = {};
-    if (s.readyState) meta.readyState = s.readyState;
-    if (s.rfc) meta.rfc = s.rfc;
-    if (s.ignore && s.ignore.length > 0) meta.ignores = [...s.ignore].sort();
-    out[node.key] = defined({
-      description: s.description,
-      type: s.type,
-      initial: s.initial,
-      meta: Object.keys(meta).length > 0 ? meta : undefined,
-      entry: s.entry && s.entry.length > 0 ? s.entry.map(actionRefConfig) : undefined,
-      exit: s.exit && s.exit.length > 0 ? s.exit.map(actionRefConfig) : undefined,
-      always: always.length > 0 ? groupTransitions(always) : undefined,
-      after: after.size > 0 ? Object.fromEntries([...after].map(([k, v]) => [k, groupTransitions(v)])) : undefined,
-      on: on.size > 0 ? Object.fromEntries([...on].map(([k, v]) => [k, groupTransitions(v)])) : undefined,
-      states: node.children.length > 0 ? statesConfig(node.children) : undefined,
-    });
-  }
-  return out;
 }
 
 export interface BuiltMachine {

@@ -8,98 +8,15 @@
  * without the module (the Makefile installs the Debian package).
  */
 import { expect } from 'chai';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { WebSocket } from '../../runtime/index.js';
 import { Resources, closed, nextMessage, once, startEchoServer, startServer, within } from '../helpers/sockets.js';
+import { PYTHON, spawnPython, type PythonPeer } from '../helpers/python.js';
 
-const PYTHON = '/usr/bin/python3';
-const SCRIPTS = fileURLToPath(new URL('../../../test/interop/python/', import.meta.url));
 
 const res = new Resources();
 afterEach(() => res.closeAll());
-
-interface PyEvent {
-  event: string;
-  [key: string]: unknown;
-}
-
-/** A Python peer process: send it commands, wait for the events it prints. */
-class PythonPeer {
-  readonly events: PyEvent[] = [];
-  private readonly waiters: (() => void)[] = [];
-  private stderr = '';
-  exited = false;
-
-  constructor(readonly child: ChildProcessWithoutNullStreams) {
-    let buffer = '';
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (chunk: string) => {
-      buffer += chunk;
-      let newline: number;
-      while ((newline = buffer.indexOf('\n')) !== -1) {
-        const line = buffer.slice(0, newline);
-        buffer = buffer.slice(newline + 1);
-        if (line.trim()) this.events.push(JSON.parse(line) as PyEvent);
-      }
-      this.wake();
-    });
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (chunk: string) => (this.stderr += chunk));
-    child.on('exit', () => {
-      this.exited = true;
-      this.wake();
-    });
-  }
-
-  private wake(): void {
-    for (const wake of this.waiters.splice(0)) wake();
-  }
-
-  command(command: Record<string, unknown>): void {
-    this.child.stdin.write(`${JSON.stringify(command)}\n`);
-  }
-
-  /** The `n`th event (from 0) named `name` (optionally matching `test`), waiting for it if needed. */
-  async next(name: string, test: (e: PyEvent) => boolean = () => true, ms = 5000): Promise<PyEvent> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const found = this.events.find((e) => e.event === name && test(e) && !(e as { _taken?: boolean })._taken);
-      if (found) {
-        (found as { _taken?: boolean })._taken = true;
-        return found;
-      }
-      if (this.exited) throw new Error(`python exited before '${name}'; stderr:\n${this.stderr}`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for python '${name}'; events: ${JSON.stringify(this.events)}; stderr:\n${this.stderr}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
-  }
-
-  get errors(): string {
-    return this.stderr;
-  }
-}
-
-function spawnPython(script: string, args: string[]): PythonPeer {
-  const child = spawn(PYTHON, [`${SCRIPTS}${script}`, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-  const peer = new PythonPeer(child);
-  res.add(peer, (p) => {
-    if (p.exited) return;
-    const gone = once(p.child, 'exit', 2000).catch(() => undefined);
-    p.child.kill('SIGKILL');
-    return gone;
-  });
-  return peer;
-}
 
 /** The bytes peer.py sends for send_large: byte i is i mod 251. */
 function pattern(size: number): Buffer {
@@ -119,7 +36,7 @@ describe('interop with Python websockets (python3-websockets)', function () {
 
   describe('wirestate client → Python echo server', () => {
     async function pythonServer(maxSize?: number): Promise<{ peer: PythonPeer; url: string }> {
-      const peer = spawnPython('echo_server.py', ['0', ...(maxSize ? [String(maxSize)] : [])]);
+      const peer = spawnPython(res, 'echo_server.py', ['0', ...(maxSize ? [String(maxSize)] : [])]);
       const ready = await peer.next('ready', undefined, 10000);
       return { peer, url: `ws://127.0.0.1:${ready.port as number}` };
     }
@@ -230,7 +147,7 @@ describe('interop with Python websockets (python3-websockets)', function () {
     async function pythonClient(options: Record<string, unknown> = {}, subprotocols = '') {
       const { wss, url } = await startEchoServer(res, options);
       const connection = once(wss, 'connection', 10000);
-      const peer = spawnPython('client.py', [url, ...(subprotocols ? [subprotocols] : [])]);
+      const peer = spawnPython(res, 'client.py', [url, ...(subprotocols ? [subprotocols] : [])]);
       const [server] = (await connection) as [WebSocket];
       const opened = await peer.next('open', undefined, 10000);
       return { peer, server, opened };
@@ -300,7 +217,7 @@ describe('interop with Python websockets (python3-websockets)', function () {
     it('server.close() shuts down with 1001 for the Python client', async () => {
       const { wss, url } = await startServer(res);
       const connection = once(wss, 'connection', 10000);
-      const peer = spawnPython('client.py', [url]);
+      const peer = spawnPython(res, 'client.py', [url]);
       await connection;
       await peer.next('open', undefined, 10000);
       const stopped = new Promise<void>((resolve) => wss.close(() => resolve()));
