@@ -81,7 +81,7 @@ export function renderMarkdown(result: BenchResult): string {
   for (const impl of result.implementations) {
     const info = impl.info ?? {};
     const addons = Array.isArray(info.nativeAddons) && info.nativeAddons.length > 0 ? `native addons loaded: ${(info.nativeAddons as string[]).join(', ')}` : 'no native addon loaded';
-    const version = impl.id === 'wirestate' ? `commit ${result.build.commit}${result.build.dirty ? ' + uncommitted changes in runtime/ or generated/' : ''}, ` : info.version ? `${info.version}, ` : '';
+    const version = impl.id.startsWith('wirestate') ? `commit ${result.build.commit}${result.build.dirty ? ' + uncommitted changes in runtime/ or generated/' : ''}, ` : info.version ? `${info.version}, ` : '';
     out.push(`- **${impl.label}** (\`${impl.id}\`): ${impl.available ? `${version}${addons}` : 'not run'}${impl.note ? ` — ${impl.note}` : ''}`);
   }
   out.push('');

@@ -30,6 +30,9 @@ export function implementations(): Implementation[] {
   return [
     // wirestate would load bufferutil when it can (runtime/codec/mask.ts); the issue's targets are without any native addon.
     { id: 'wirestate', label: 'wirestate', script: 'wirestate.js', env: { WIRESTATE_NO_BUFFER_UTIL: '1' }, supportsDeflate: true },
+    // The same server with the live view on (issue 8): beside the default (off) it shows what
+    // watching costs, and that a server nobody inspects does not pay it.
+    { id: 'wirestate-inspect', label: 'wirestate, inspect on', script: 'wirestate.js', env: { WIRESTATE_NO_BUFFER_UTIL: '1', BENCH_WIRESTATE_INSPECT: '1' }, supportsDeflate: true },
     { id: 'ws', label: 'ws (pure JS)', script: 'ws.js', env: { WS_NO_BUFFER_UTIL: '1', WS_NO_UTF_8_VALIDATE: '1' }, supportsDeflate: true },
     {
       id: 'ws-native',

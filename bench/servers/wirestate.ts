@@ -4,7 +4,13 @@ import { WebSocketServer } from '../../runtime/index.js';
 import { deflateRequested, runServer } from './common.js';
 
 await runServer('wirestate', async () => {
-  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', ...(deflateRequested ? { perMessageDeflate: true } : {}) });
+  const wss = new WebSocketServer({
+    port: 0,
+    host: '127.0.0.1',
+    ...(deflateRequested ? { perMessageDeflate: true } : {}),
+    // The live view, on its own loopback port, when the bench asks for the inspect-on variant.
+    ...(process.env.BENCH_WIRESTATE_INSPECT === '1' ? { inspect: { port: 0 } } : {}),
+  });
   wss.on('connection', (ws) => {
     ws.on('message', (data: unknown, isBinary: boolean) => ws.send(data, { binary: isBinary }));
     ws.on('error', () => {});
