@@ -302,28 +302,9 @@ export class FrameReader {
 
   private push(chunk: Buffer): void {
     this.buffer = Buffer.concat([this.buffer, chunk]);
-    for (;;) {
-      const b = this.buffer;
-      if (b.length < 2) break;
-      let length = b[1]! & 0x7f;
-      let offset = 2;
-      if (length === 126) {
-        if (b.length < 4) break;
-        length = b.readUInt16BE(2);
-        offset = 4;
-      } else if (length === 127) {
-        if (b.length < 10) break;
-        length = Number(b.readBigUInt64BE(2));
-        offset = 10;
-      }
-      const masked = (b[1]! & 0x80) !== 0;
-      const keyOffset = offset;
-      if (masked) offset += 4;
-      if (b.length < offset + length) break;
-      const payload = Buffer.from(b.subarray(offset, offset + length));
-      if (masked) for (let i = 0; i < payload.length; i++) payload[i]! ^= b[keyOffset + (i & 3)]!;
-      this.frames.push({ fin: (b[0]! & 0x80) !== 0, rsv: (b[0]! >> 4) & 7, opcode: b[0]! & 0x0f, masked, payload });
-      this.buffer = b.subarray(offset + length);
+    for (let frame = readFrame(this.buffer); frame; frame = readFrame(this.buffer)) {
+      this.frames.push({ fin: frame.fin, rsv: frame.rsv, opcode: frame.opcode, masked: frame.masked, payload: frame.payload });
+      this.buffer = frame.rest;
     }
     this.wake();
   }
@@ -425,4 +406,30 @@ export async function rawServer(
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const port = (server.address() as AddressInfo).port;
   return { server, port, url: `ws://127.0.0.1:${port}` };
+}
+
+/**
+ * Reads one frame from the front of `b` with the tests' own reader (independent of the codec under
+ * test): its header fields, its unmasked payload and the bytes after it; undefined while incomplete.
+ */
+export function readFrame(b: Buffer): { fin: boolean; rsv: number; opcode: number; masked: boolean; payload: Buffer; rest: Buffer<ArrayBuffer> } | undefined {
+  if (b.length < 2) return undefined;
+  let length = b[1]! & 0x7f;
+  let offset = 2;
+  if (length === 126) {
+    if (b.length < 4) return undefined;
+    length = b.readUInt16BE(2);
+    offset = 4;
+  } else if (length === 127) {
+    if (b.length < 10) return undefined;
+    length = Number(b.readBigUInt64BE(2));
+    offset = 10;
+  }
+  const masked = (b[1]! & 0x80) !== 0;
+  const keyOffset = offset;
+  if (masked) offset += 4;
+  if (b.length < offset + length) return undefined;
+  const payload = Buffer.from(b.subarray(offset, offset + length));
+  if (masked) for (let i = 0; i < payload.length; i++) payload[i]! ^= b[keyOffset + (i & 3)]!;
+  return { fin: (b[0]! & 0x80) !== 0, rsv: (b[0]! >> 4) & 7, opcode: b[0]! & 0x0f, masked, payload, rest: b.subarray(offset + length) as Buffer<ArrayBuffer> };
 }

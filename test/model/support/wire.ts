@@ -9,6 +9,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
+import { readFrame } from '../../helpers/sockets.js';
 
 export const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
@@ -86,28 +87,9 @@ export class RawPeer {
       this.wake();
       return;
     }
-    for (;;) {
-      const b = this.buffer;
-      if (b.length < 2) break;
-      let length = b[1]! & 0x7f;
-      let offset = 2;
-      if (length === 126) {
-        if (b.length < 4) break;
-        length = b.readUInt16BE(2);
-        offset = 4;
-      } else if (length === 127) {
-        if (b.length < 10) break;
-        length = Number(b.readBigUInt64BE(2));
-        offset = 10;
-      }
-      const masked = (b[1]! & 0x80) !== 0;
-      const keyAt = offset;
-      if (masked) offset += 4;
-      if (b.length < offset + length) break;
-      const payload = Buffer.from(b.subarray(offset, offset + length));
-      if (masked) for (let i = 0; i < payload.length; i++) payload[i]! ^= b[keyAt + (i & 3)]!;
-      this.frames.push({ opcode: b[0]! & 0x0f, payload });
-      this.buffer = b.subarray(offset + length);
+    for (let frame = readFrame(this.buffer); frame; frame = readFrame(this.buffer)) {
+      this.frames.push({ opcode: frame.opcode, payload: frame.payload });
+      this.buffer = frame.rest;
     }
     this.wake();
   }
