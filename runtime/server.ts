@@ -316,10 +316,9 @@ export class WebSocketServer extends EventEmitter {
   }
 
   _closeAllConnections(): void {
-    for (const ws of [...this._connections]) {
-      if (ws.readyState === WebSocket.OPEN) ws.close(1001, 'server shutting down');
-      else if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
-    }
+    // Every connection's machine decides what a close means in its state: a closing handshake when
+    // open, an aborted handshake when still connecting, nothing more when already closing.
+    for (const ws of [...this._connections]) ws.close(1001, 'server shutting down');
   }
 
   _emitClose(): void {

@@ -213,6 +213,8 @@ export class WebSocket extends EventEmitter implements ConnectionHost {
 
   /** Sends an event to the machine. Every lifecycle change goes through here or through a timer. */
   _dispatch(event: ConnectionEvent): void {
+    // A connection in a final state has no machine left to decide anything: later calls are no-ops.
+    if (this._snapshot.status === 'done') return;
     this._actor.send(event);
   }
 
@@ -928,23 +930,20 @@ export class WebSocket extends EventEmitter implements ConnectionHost {
     // RFC 6455 section 5.5: the close payload (2-byte code + reason) is at most 125 bytes.
     if (Buffer.byteLength(text) > 123) throw new SyntaxError('The message must not be greater than 123 bytes');
     if (code === undefined && text.length > 0) throw new TypeError('A close reason needs a close code');
-    if (this.readyState === WebSocket.CLOSED) return;
     this._dispatchFromApi(code === undefined ? { type: 'CLOSE_REQUESTED', reason: text } : { type: 'CLOSE_REQUESTED', code, reason: text });
   }
 
   /** Destroys the connection at once, without a closing handshake. */
   terminate(): void {
-    if (this.readyState === WebSocket.CLOSED) return;
     this._dispatchFromApi({ type: 'TERMINATE_REQUESTED' });
   }
 
+  /** Stops reading (the machine ignores it while connecting or closing, as ws does). */
   pause(): void {
-    if (this.readyState === WebSocket.CONNECTING || this.readyState === WebSocket.CLOSED) return;
     this._dispatch({ type: 'PAUSE_REQUESTED' });
   }
 
   resume(): void {
-    if (this.readyState === WebSocket.CONNECTING || this.readyState === WebSocket.CLOSED) return;
     this._dispatch({ type: 'RESUME_REQUESTED' });
   }
 
