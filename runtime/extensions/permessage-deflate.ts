@@ -302,142 +302,142 @@ export class PerMessageDeflate {
    * and with inflateFailed (1007) on a corrupt stream.
    */
   decompress(data: Buffer, done: Done): void {
-    this.inflateQueue.run((next) => this.decompressNow(data, (error, out) => {
-      next();
-      done(error, out);
-    }));
+    this.runJob(this.inflateQueue, done, (finishJob) => this.inflate(data, finishJob));
   }
 
-  private decompressNow(data: Buffer, done: Done): void {
-    zlibLimiter.run((free) => {
-      if (this.closed) {
-        free();
-        return done(closedError());
+  /**
+   * Runs one zlib job of one direction: after the previous message of that direction (one zlib
+   * stream takes one message at a time), within the process-wide concurrency limit, and never
+   * after the connection closed. `finish` releases both and reports, once.
+   */
+  private runJob(queue: SerialQueue, done: Done, job: (finish: Done) => void): void {
+    queue.run((next) =>
+      zlibLimiter.run((free) => {
+        let finished = false;
+        const finish: Done = (error, out) => {
+          if (finished) return;
+          finished = true;
+          free();
+          next();
+          done(error, out);
+        };
+        if (this.closed) return finish(closedError());
+        job(finish);
+      }),
+    );
+  }
+
+  private inflate(data: Buffer, done: Done): void {
+    // A window at least as large as the peer's (RFC 7692 section 7.1.2.2); 8 is read as 9 by zlib.
+    try {
+      this.inflater ??= opened(zlib.createInflateRaw({ ...zlibOptions(this.config.zlibInflateOptions, ['chunkSize']), windowBits: Math.max(9, this.peerWindowBits) }));
+    } catch (error) {
+      // zlib refused the application's options: the message cannot be read.
+      return done(protocolError('inflateFailed', (error as Error).message));
+    }
+    const inflater = this.inflater;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let finished = false;
+    const finish = (error: Error | null, out?: Buffer) => {
+      if (finished) return;
+      finished = true;
+      inflater.removeListener('data', onData);
+      inflater.removeListener('error', onError);
+      done(error, out);
+    };
+    const fail = (error: WebSocketProtocolError) => {
+      // A stream that failed (or was cut short) cannot continue: the connection closes anyway.
+      // Closing it inside 'data' stops zlib at once: nothing more is inflated (a bomb costs at
+      // most maxPayload plus one zlib chunk).
+      if (this.inflater === inflater) this.inflater = null;
+      release(inflater);
+      finish(error);
+    };
+    const onData = (chunk: Buffer) => {
+      if (finished) return;
+      size += chunk.length;
+      // RFC 7692 section 8.1 ("a malicious peer can send a small compressed message that
+      // inflates into a huge one"): the limit applies to the inflated size, while inflating.
+      if (this.maxPayload > 0 && size > this.maxPayload) {
+        fail(protocolError('inflatedTooBig', `more than ${this.maxPayload} bytes`));
+        return;
       }
-      // A window at least as large as the peer's (RFC 7692 section 7.1.2.2); 8 is read as 9 by zlib.
-      try {
-        this.inflater ??= opened(zlib.createInflateRaw({ ...zlibOptions(this.config.zlibInflateOptions, ['chunkSize']), windowBits: Math.max(9, this.peerWindowBits) }));
-      } catch (error) {
-        // zlib refused the application's options: the message cannot be read.
-        free();
-        return done(protocolError('inflateFailed', (error as Error).message));
-      }
-      const inflater = this.inflater;
-      const chunks: Buffer[] = [];
-      let size = 0;
-      let finished = false;
-      const finish = (error: Error | null, out?: Buffer) => {
-        if (finished) return;
-        finished = true;
-        inflater.removeListener('data', onData);
-        inflater.removeListener('error', onError);
-        free();
-        done(error, out);
-      };
-      const fail = (error: WebSocketProtocolError) => {
-        // A stream that failed (or was cut short) cannot continue: the connection closes anyway.
-        // Closing it inside 'data' stops zlib at once: nothing more is inflated (a bomb costs at
-        // most maxPayload plus one zlib chunk).
-        if (this.inflater === inflater) this.inflater = null;
+      chunks.push(chunk);
+    };
+    const onError = (error: Error) => fail(protocolError('inflateFailed', error.message));
+    inflater.on('data', onData);
+    inflater.on('error', onError);
+    inflater.write(data);
+    // RFC 7692 section 7.2.2: "Append 4 octets of 0x00 0x00 0xff 0xff to the tail end of the payload of the message."
+    inflater.write(TRAILER);
+    inflater.flush((error?: Error | null) => {
+      if (finished) return;
+      // Closed meanwhile (cleanup on close): what came out is not a whole message.
+      if (error || this.closed) return finish(closedError());
+      if (this.peerNoContextTakeover) {
+        // RFC 7692 section 7.1.1.2: the peer resets its context after each message; so do we.
+        this.inflater = null;
         release(inflater);
-        finish(error);
-      };
-      const onData = (chunk: Buffer) => {
-        if (finished) return;
-        size += chunk.length;
-        // RFC 7692 section 8.1 ("a malicious peer can send a small compressed message that
-        // inflates into a huge one"): the limit applies to the inflated size, while inflating.
-        if (this.maxPayload > 0 && size > this.maxPayload) {
-          fail(protocolError('inflatedTooBig', `more than ${this.maxPayload} bytes`));
-          return;
-        }
-        chunks.push(chunk);
-      };
-      const onError = (error: Error) => fail(protocolError('inflateFailed', error.message));
-      inflater.on('data', onData);
-      inflater.on('error', onError);
-      inflater.write(data);
-      // RFC 7692 section 7.2.2: "Append 4 octets of 0x00 0x00 0xff 0xff to the tail end of the payload of the message."
-      inflater.write(TRAILER);
-      inflater.flush((error?: Error | null) => {
-        if (finished) return;
-        // Closed meanwhile (cleanup on close): what came out is not a whole message.
-        if (error || this.closed) return finish(closedError());
-        if (this.peerNoContextTakeover) {
-          // RFC 7692 section 7.1.1.2: the peer resets its context after each message; so do we.
-          this.inflater = null;
-          release(inflater);
-        }
-        finish(null, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
-      });
+      }
+      finish(null, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
     });
   }
 
   /** Deflates one message; the result has the 0x00 0x00 0xff 0xff tail removed (RFC 7692 section 7.2.1). */
   compress(data: Buffer, done: Done): void {
-    this.deflateQueue.run((next) => this.compressNow(data, (error, out) => {
-      next();
-      done(error, out);
-    }));
+    this.runJob(this.deflateQueue, done, (finishJob) => this.deflate(data, finishJob));
   }
 
-  private compressNow(data: Buffer, done: Done): void {
-    zlibLimiter.run((free) => {
-      if (this.closed) {
-        free();
-        return done(closedError());
-      }
-      try {
-        this.deflater ??= opened(
-          zlib.createDeflateRaw({
-            memLevel: this.config.memLevel ?? 8,
-            level: this.config.level ?? zlib.constants.Z_DEFAULT_COMPRESSION,
-            ...zlibOptions(this.config.zlibDeflateOptions, ['level', 'memLevel', 'strategy', 'chunkSize']),
-            windowBits: Math.max(9, this.ownWindowBits),
-          }),
-        );
-      } catch (error) {
-        // zlib refused the application's options: the send fails (its callback gets the error).
-        free();
-        return done(error as Error);
-      }
-      const deflater = this.deflater;
-      const chunks: Buffer[] = [];
-      let size = 0;
-      let finished = false;
-      const finish = (error: Error | null, out?: Buffer) => {
-        if (finished) return;
-        finished = true;
-        deflater.removeListener('data', onData);
-        deflater.removeListener('error', onError);
-        free();
-        done(error, out);
-      };
-      const onData = (chunk: Buffer) => {
-        chunks.push(chunk);
-        size += chunk.length;
-      };
-      const onError = (error: Error) => {
-        if (this.deflater === deflater) this.deflater = null;
+  private deflate(data: Buffer, done: Done): void {
+    try {
+      this.deflater ??= opened(
+        zlib.createDeflateRaw({
+          memLevel: this.config.memLevel ?? 8,
+          level: this.config.level ?? zlib.constants.Z_DEFAULT_COMPRESSION,
+          ...zlibOptions(this.config.zlibDeflateOptions, ['level', 'memLevel', 'strategy', 'chunkSize']),
+          windowBits: Math.max(9, this.ownWindowBits),
+        }),
+      );
+    } catch (error) {
+      // zlib refused the application's options: the send fails (its callback gets the error).
+      return done(error as Error);
+    }
+    const deflater = this.deflater;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let finished = false;
+    const finish = (error: Error | null, out?: Buffer) => {
+      if (finished) return;
+      finished = true;
+      deflater.removeListener('data', onData);
+      deflater.removeListener('error', onError);
+      done(error, out);
+    };
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      size += chunk.length;
+    };
+    const onError = (error: Error) => {
+      if (this.deflater === deflater) this.deflater = null;
+      release(deflater);
+      finish(error);
+    };
+    deflater.on('data', onData);
+    deflater.on('error', onError);
+    deflater.write(data);
+    deflater.flush(zlib.constants.Z_SYNC_FLUSH, (error?: Error | null) => {
+      if (finished) return;
+      if (error || this.closed) return finish(error ?? closedError());
+      let out = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+      // RFC 7692 section 7.2.1: "Remove 4 octets (that are 0x00 0x00 0xff 0xff) from the tail end."
+      if (out.length >= 4 && out.subarray(out.length - 4).equals(TRAILER)) out = out.subarray(0, out.length - 4);
+      if (this.ownNoContextTakeover) {
+        // RFC 7692 section 7.1.1.1: without context takeover, each message starts a new context.
+        this.deflater = null;
         release(deflater);
-        finish(error);
-      };
-      deflater.on('data', onData);
-      deflater.on('error', onError);
-      deflater.write(data);
-      deflater.flush(zlib.constants.Z_SYNC_FLUSH, (error?: Error | null) => {
-        if (finished) return;
-        if (error || this.closed) return finish(error ?? closedError());
-        let out = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
-        // RFC 7692 section 7.2.1: "Remove 4 octets (that are 0x00 0x00 0xff 0xff) from the tail end."
-        if (out.length >= 4 && out.subarray(out.length - 4).equals(TRAILER)) out = out.subarray(0, out.length - 4);
-        if (this.ownNoContextTakeover) {
-          // RFC 7692 section 7.1.1.1: without context takeover, each message starts a new context.
-          this.deflater = null;
-          release(deflater);
-        }
-        finish(null, out);
-      });
+      }
+      finish(null, out);
     });
   }
 
